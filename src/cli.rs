@@ -1,0 +1,365 @@
+//! The command line and config file of the `nsqlookupd` binary, read as
+//! the Go binary reads them.
+//!
+//! Flags follow Go's `flag` package: `-flag` or `--flag`, `-flag=value` or
+//! `-flag value`, booleans without a value, parsing stops at the first
+//! non-flag argument or `--`, unknown flags exit 2 with the usage, `-h` and
+//! `-help` print it and exit 0. `-config` names a TOML file with the same
+//! keys as Go's `contrib/nsqlookupd.cfg.example`; flags given on the
+//! command line override it; both override the defaults. Everything is
+//! checked before anything is bound.
+
+use std::fmt::Write as _;
+
+use crate::options::{self, Kind, Options, Value, SPECS};
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Serve with these options. `warnings` are about the config file
+    /// (unknown keys, which Go ignores silently) and deprecated flags.
+    Run {
+        /// The resolved options.
+        options: Box<Options>,
+        /// Things the operator should know, to be logged.
+        warnings: Vec<String>,
+    },
+    /// Print the version and exit 0.
+    Version,
+    /// Print the usage to stderr and exit 0.
+    Help,
+}
+
+/// A command line or config file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    /// What is wrong, naming the flag, key or file.
+    pub message: String,
+    /// 2 for a flag error (Go's `flag` exits 2, after the usage), 1 for a
+    /// config file error.
+    pub exit_code: i32,
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Flags that are not options.
+const CONFIG: &str = "config";
+const VERSION: &str = "version";
+const VERBOSE: &str = "verbose";
+
+/// The version line, shaped like Go's `nsqlookupd v1.3.0 (built w/go1.21)`.
+pub fn version_line() -> String {
+    format!(
+        "nsqlookupd v{} (built w/lookupd {}, rust)",
+        crate::api::NSQ_VERSION,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Parses the arguments after the program name into an [`Action`],
+/// reading the config file if one is named.
+///
+/// ```
+/// use lookupd::cli::{parse, Action};
+/// let args = ["--tcp-address=127.0.0.1:0", "-tombstone-lifetime", "1m"];
+/// let Action::Run { options, .. } = parse(&args).unwrap() else { panic!() };
+/// assert_eq!(options.tcp_address, "127.0.0.1:0");
+/// ```
+pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Action, CliError> {
+    let flags = scan(args)?;
+    let mut config: Option<String> = None;
+    let mut warnings = Vec::new();
+    let mut settings: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in flags {
+        match name {
+            "help" | "h" => return Ok(Action::Help),
+            VERSION => {
+                if parse_bool(VERSION, value.as_deref())? {
+                    return Ok(Action::Version);
+                }
+            }
+            VERBOSE => {
+                parse_bool(VERBOSE, value.as_deref())?;
+                warnings.push("-verbose is deprecated and has no effect, use --log-level".into());
+            }
+            CONFIG => config = value,
+            _ => {
+                let key = option_key(name)
+                    .ok_or_else(|| flag_error(format!("flag provided but not defined: -{name}")))?;
+                let value =
+                    value.ok_or_else(|| flag_error(format!("flag needs an argument: -{name}")))?;
+                settings.push((key, value));
+            }
+        }
+    }
+    let mut opts = Options::default();
+    if let Some(path) = config.filter(|p| !p.is_empty()) {
+        load_config(&mut opts, &path, &mut warnings)?;
+    }
+    for (key, value) in settings {
+        opts.set(key, Value::Text(&value)).map_err(|e| {
+            flag_error(format!(
+                "invalid value {:?} for flag -{}: {}",
+                value,
+                key.replace('_', "-"),
+                e.message
+            ))
+        })?;
+    }
+    opts.validate().map_err(|e| CliError {
+        message: e.to_string(),
+        exit_code: 1,
+    })?;
+    Ok(Action::Run {
+        options: Box::new(opts),
+        warnings,
+    })
+}
+
+fn flag_error(message: String) -> CliError {
+    CliError {
+        message,
+        exit_code: 2,
+    }
+}
+
+/// The flags in order, as `(name, value)`; a boolean given bare has no
+/// value. Splits `name=value`, and takes the next argument as the value of
+/// a non-boolean flag.
+fn scan<S: AsRef<str>>(args: &[S]) -> Result<Vec<(&str, Option<String>)>, CliError> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_ref();
+        i += 1;
+        if arg.len() < 2 || !arg.starts_with('-') {
+            break;
+        }
+        let body = match arg.strip_prefix("--") {
+            Some("") => break,
+            Some(rest) => rest,
+            None => &arg[1..],
+        };
+        if body.is_empty() || body.starts_with('-') || body.starts_with('=') {
+            return Err(flag_error(format!("bad flag syntax: {arg}")));
+        }
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (body, None),
+        };
+        let takes_value = !matches!(name, VERSION | VERBOSE | "help" | "h");
+        let value = if value.is_none() && takes_value && is_known(name) {
+            let v = args
+                .get(i)
+                .map(|s| s.as_ref().to_owned())
+                .ok_or_else(|| flag_error(format!("flag needs an argument: -{name}")))?;
+            i += 1;
+            Some(v)
+        } else {
+            value
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn is_known(flag: &str) -> bool {
+    flag == CONFIG || option_key(flag).is_some()
+}
+
+/// The option key of a flag name: `tcp-address` → `tcp_address`.
+fn option_key(flag: &str) -> Option<&'static str> {
+    SPECS
+        .iter()
+        .find(|s| {
+            s.name.len() == flag.len()
+                && s.name
+                    .bytes()
+                    .zip(flag.bytes())
+                    .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+        })
+        .map(|s| s.name)
+}
+
+fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, CliError> {
+    match value {
+        None => Ok(true),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+        Some(v) => Err(flag_error(format!(
+            "invalid boolean value {v:?} for -{name}: parse error"
+        ))),
+    }
+}
+
+/// Applies a TOML config file. Unknown keys are ignored with a warning, as
+/// Go ignores them; bad values are errors naming the key.
+pub fn load_config(
+    opts: &mut Options,
+    path: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), CliError> {
+    let fail = |message: String| CliError {
+        message: format!("failed to load config file {path} - {message}"),
+        exit_code: 1,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    for (key, value) in &table {
+        if options::spec(key).is_none() {
+            warnings.push(format!(
+                "config file {path}: unknown option {key:?} ignored"
+            ));
+            continue;
+        }
+        let v = match value {
+            toml::Value::String(s) => Value::Text(s),
+            toml::Value::Integer(i) => Value::Int(*i),
+            toml::Value::Float(f) => Value::Float(*f),
+            toml::Value::Boolean(b) => Value::Bool(*b),
+            toml::Value::Datetime(_) => Value::Other("a datetime"),
+            toml::Value::Array(_) => Value::Other("an array"),
+            toml::Value::Table(_) => Value::Other("a table"),
+        };
+        opts.set(key, v).map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The usage text, in the layout of Go's `flag.PrintDefaults`.
+pub fn usage() -> String {
+    let defaults = Options::default();
+    let mut rows: Vec<(String, &str, &str, String)> = vec![
+        (
+            CONFIG.into(),
+            "string",
+            "path to config file",
+            String::new(),
+        ),
+        (
+            VERBOSE.into(),
+            "",
+            "[deprecated] has no effect, use --log-level",
+            String::new(),
+        ),
+        (VERSION.into(), "", "print version string", String::new()),
+    ];
+    for s in SPECS {
+        let (ty, default) = match s.kind {
+            Kind::Text => ("string", format!("{:?}", defaults.display(s.name))),
+            Kind::Duration => ("duration", defaults.display(s.name)),
+            Kind::Level => ("value", defaults.display(s.name)),
+            Kind::Count => ("int", defaults.display(s.name)),
+        };
+        rows.push((s.name.replace('_', "-"), ty, s.help, default));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::from("Usage of nsqlookupd:\n");
+    for (name, ty, help, default) in rows {
+        let _ = write!(out, "  -{name}");
+        if !ty.is_empty() {
+            let _ = write!(out, " {ty}");
+        }
+        let _ = write!(out, "\n    \t{help}");
+        if !default.is_empty() {
+            let _ = write!(out, " (default {default})");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run(args: &[&str]) -> Options {
+        match parse(args).unwrap() {
+            Action::Run { options, .. } => *options,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn go_flag_forms() {
+        let o = run(&[
+            "-tcp-address=127.0.0.1:1",
+            "--http-address",
+            "127.0.0.1:2",
+            "-inactive-producer-timeout",
+            "1m30s",
+            "--tombstone-lifetime=250ms",
+            "-log-level=WARN",
+        ]);
+        assert_eq!(o.tcp_address, "127.0.0.1:1");
+        assert_eq!(o.http_address, "127.0.0.1:2");
+        assert_eq!(o.inactive_producer_timeout, Duration::from_secs(90));
+        assert_eq!(o.tombstone_lifetime, Duration::from_millis(250));
+        assert_eq!(o.log_level, crate::logging::Level::Warn);
+    }
+
+    #[test]
+    fn parsing_stops_at_non_flags() {
+        let o = run(&["-log-prefix", "-x-", "positional", "-tcp-address=bogus"]);
+        assert_eq!(o.log_prefix, "-x-");
+        assert_eq!(o.tcp_address, "0.0.0.0:4160");
+        let o = run(&["--", "-tcp-address=bogus"]);
+        assert_eq!(o.tcp_address, "0.0.0.0:4160");
+    }
+
+    #[test]
+    fn special_flags() {
+        assert_eq!(parse(&["-version"]).unwrap(), Action::Version);
+        assert_eq!(parse(&["--version=true"]).unwrap(), Action::Version);
+        assert_eq!(parse(&["-h"]).unwrap(), Action::Help);
+        assert_eq!(parse(&["--help"]).unwrap(), Action::Help);
+        assert!(matches!(
+            parse(&["-version=false"]).unwrap(),
+            Action::Run { .. }
+        ));
+        let Action::Run { warnings, .. } = parse(&["-verbose"]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn flag_errors_exit_2_and_name_the_flag() {
+        for (args, needle) in [
+            (&["-nope"][..], "flag provided but not defined: -nope"),
+            (
+                &["-tcp-address"][..],
+                "flag needs an argument: -tcp-address",
+            ),
+            (&["---x"][..], "bad flag syntax: ---x"),
+            (&["-tombstone-lifetime=10"][..], "-tombstone-lifetime"),
+            (&["-log-level=loud"][..], "-log-level"),
+            (&["-version=maybe"][..], "-version"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert_eq!(e.exit_code, 2, "{args:?}");
+            assert!(e.message.contains(needle), "{args:?}: {}", e.message);
+        }
+        let e = parse(&["-tcp-address=nonsense"]).unwrap_err();
+        assert_eq!(e.exit_code, 1);
+        assert!(e.message.contains("tcp_address"), "{}", e.message);
+    }
+
+    #[test]
+    fn usage_lists_every_flag() {
+        let u = usage();
+        assert!(u.starts_with("Usage of nsqlookupd:\n  -broadcast-address string\n"));
+        assert!(u.contains("  -tombstone-lifetime duration\n    \tduration of time a producer will remain tombstoned if registration remains (default 45s)\n"));
+        assert!(u.contains("(default \"0.0.0.0:4160\")"));
+        assert!(u.contains("  -version\n    \tprint version string\n"));
+    }
+}

@@ -1,0 +1,121 @@
+//! A running instance on threads of its own: what embedding hosts and the
+//! binary use.
+//!
+//! [`Handle::start`] binds, then starts `threads` named threads that drive
+//! the instance's executor; it returns once the ports are known.
+//! [`Handle::stop`] signals shutdown, which closes every connection, and
+//! joins every thread it started. Dropping a handle stops it too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::logging::Logger;
+use crate::options::Options;
+use crate::server::{Lookupd, StartError};
+use crate::state::State;
+
+/// A running instance.
+#[derive(Debug)]
+pub struct Handle {
+    state: Arc<State>,
+    tcp_addr: SocketAddr,
+    http_addr: SocketAddr,
+    stop: Option<smol::channel::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Handle {
+    /// Starts an instance logging to stderr.
+    ///
+    /// ```
+    /// use lookupd::{Handle, Options};
+    /// let opts = Options {
+    ///     tcp_address: "127.0.0.1:0".into(),
+    ///     http_address: "127.0.0.1:0".into(),
+    ///     log_level: lookupd::logging::Level::Error,
+    ///     ..Options::default()
+    /// };
+    /// let handle = Handle::start(opts).unwrap();
+    /// assert_ne!(handle.http_addr().port(), 0);
+    /// handle.stop();
+    /// ```
+    pub fn start(opts: Options) -> Result<Handle, StartError> {
+        let log = Logger::stderr(opts.log_level, &opts.log_prefix);
+        Self::start_with_logger(opts, log)
+    }
+
+    /// As [`Handle::start`], with a logger of the caller's choosing.
+    pub fn start_with_logger(opts: Options, log: Logger) -> Result<Handle, StartError> {
+        let threads = opts.threads.max(1);
+        let server = Lookupd::bind_with_logger(opts, log)?;
+        let state = server.state().clone();
+        let (tcp_addr, http_addr) = (server.tcp_addr(), server.http_addr());
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let mut handle = Handle {
+            state,
+            tcp_addr,
+            http_addr,
+            stop: Some(stop),
+            threads: Vec::with_capacity(threads),
+        };
+        for i in 1..threads {
+            let ex = server.executor();
+            let stopped = stopped.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("lookupd-{i}"))
+                .spawn(move || {
+                    async_io::block_on(ex.run(async {
+                        let _ = stopped.recv().await;
+                    }))
+                })
+                .map_err(StartError::Thread)?;
+            handle.threads.push(thread);
+        }
+        let thread = std::thread::Builder::new()
+            .name("lookupd-0".into())
+            .spawn(move || {
+                async_io::block_on(server.run(async {
+                    let _ = stopped.recv().await;
+                }))
+            })
+            .map_err(StartError::Thread)?;
+        handle.threads.push(thread);
+        Ok(handle)
+    }
+
+    /// The bound TCP address.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The instance's state: registry and answers, for in-process queries.
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Stops serving, closes every connection and joins every thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.close();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,462 @@
+//! The HTTP API: routing, the V1 response envelope, and one connection.
+//!
+//! Served with hyper's HTTP/1 server through smol-hyper, on our own
+//! executor. Routing reproduces what Go's `httprouter` does for
+//! nsqlookupd's routes, because clients and operators meet it: 405 with an
+//! `Allow` header for a known path with the wrong method, `OPTIONS`
+//! answered from the same table, and 301/307 redirects for a trailing slash
+//! or a path that only differs in case or cleanliness (`/PING`, `//ping`).
+//! Answers themselves come from [`crate::api`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, LOCATION};
+use hyper::{Method, Request, Response, StatusCode};
+use smol_hyper::rt::{FuturesIo, SmolTimer};
+
+use crate::api::ApiError;
+use crate::logf;
+use crate::logging::Level;
+use crate::query::{unescape_path, Query};
+use crate::state::State;
+
+/// Content type of every JSON answer.
+pub const JSON: &str = "application/json; charset=utf-8";
+/// Marks a V1 answer; go-nsq reads bodies without it as the pre-1.0
+/// `{"data": …}` envelope.
+pub const NSQ_CONTENT_TYPE: (&str, &str) = ("X-NSQ-Content-Type", "nsq; version=1.0");
+
+/// The endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Ping,
+    Info,
+    Debug,
+    Lookup,
+    Topics,
+    Channels,
+    Nodes,
+    TopicCreate,
+    TopicDelete,
+    ChannelCreate,
+    ChannelDelete,
+    TopicTombstone,
+}
+
+const ROUTES: &[(&str, Method, Route)] = &[
+    ("/ping", Method::GET, Route::Ping),
+    ("/info", Method::GET, Route::Info),
+    ("/debug", Method::GET, Route::Debug),
+    ("/lookup", Method::GET, Route::Lookup),
+    ("/topics", Method::GET, Route::Topics),
+    ("/channels", Method::GET, Route::Channels),
+    ("/nodes", Method::GET, Route::Nodes),
+    ("/topic/create", Method::POST, Route::TopicCreate),
+    ("/topic/delete", Method::POST, Route::TopicDelete),
+    ("/channel/create", Method::POST, Route::ChannelCreate),
+    ("/channel/delete", Method::POST, Route::ChannelDelete),
+    ("/topic/tombstone", Method::POST, Route::TopicTombstone),
+];
+
+type Body = Full<Bytes>;
+
+/// Serves one HTTP connection until the client closes it or it fails.
+pub(crate) async fn serve(state: Arc<State>, stream: async_net::TcpStream, remote: SocketAddr) {
+    let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+    let service_state = state.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let state = service_state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, req, remote).await) }
+    });
+    let result = hyper::server::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .timer(SmolTimer::new())
+        .header_read_timeout(state.opts.http_header_timeout)
+        .max_buf_size(state.opts.max_http_request_size)
+        .serve_connection(FuturesIo::new(stream), service)
+        .await;
+    if let Err(e) = result {
+        logf!(state.log, Level::Debug, "HTTP: client({remote}) - {e}");
+    }
+}
+
+async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    // Bodies carry nothing for us, but are read (within the bound) so the
+    // connection can be reused, as Go reads them.
+    let body_ok = Limited::new(body, state.opts.max_http_request_size)
+        .collect()
+        .await
+        .is_ok();
+    let path = match unescape_path(parts.uri.path()) {
+        Ok(p) => p,
+        Err(_) => return bad_request(),
+    };
+    let query = parts.uri.query().unwrap_or("");
+    let response = match resolve(&parts.method, &path) {
+        Resolution::Handle(route) => {
+            let response = if body_ok {
+                respond(state, route, query)
+            } else {
+                v1_error(ApiError {
+                    status: 413,
+                    message: "REQUEST_TOO_LARGE",
+                })
+            };
+            log_request(state, &response, &parts.method, &uri, remote, start);
+            response
+        }
+        Resolution::Redirect(to) => redirect(&parts.method, to, parts.uri.query()),
+        Resolution::Options(allow) => {
+            let mut r = Response::new(Body::default());
+            r.headers_mut().insert(ALLOW, allow);
+            r
+        }
+        Resolution::NotAllowed(allow) => {
+            let mut r = v1_error(ApiError {
+                status: 405,
+                message: "METHOD_NOT_ALLOWED",
+            });
+            r.headers_mut().insert(ALLOW, allow);
+            log_request(state, &r, &parts.method, &uri, remote, start);
+            r
+        }
+        Resolution::NotFound => {
+            let r = v1_error(ApiError {
+                status: 404,
+                message: "NOT_FOUND",
+            });
+            log_request(state, &r, &parts.method, &uri, remote, start);
+            r
+        }
+    };
+    response
+}
+
+fn log_request(
+    state: &State,
+    r: &Response<Body>,
+    method: &Method,
+    uri: &str,
+    remote: SocketAddr,
+    start: Instant,
+) {
+    logf!(
+        state.log,
+        Level::Info,
+        "{} {} {} ({}) {}",
+        r.status().as_u16(),
+        method,
+        uri,
+        remote,
+        crate::duration::format(start.elapsed())
+    );
+}
+
+/// Runs an endpoint.
+fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
+    if route == Route::Ping {
+        let mut r = Response::new(Body::from("OK"));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return r;
+    }
+    let query = match Query::parse(raw_query) {
+        Ok(q) => q,
+        Err(_) => return v1_error(ApiError::bad_request("INVALID_REQUEST")),
+    };
+    let arg =
+        |name: &str, missing: &'static str| query.get(name).ok_or(ApiError::bad_request(missing));
+    let topic = || arg("topic", "MISSING_ARG_TOPIC");
+    let result: Result<Option<Vec<u8>>, ApiError> = match route {
+        Route::Ping => unreachable!("answered above"),
+        Route::Info => Ok(Some(state.info_json())),
+        Route::Debug => Ok(Some(state.debug_json())),
+        Route::Topics => Ok(Some(state.topics_json())),
+        Route::Nodes => Ok(Some(state.nodes_json())),
+        Route::Lookup => topic().and_then(|t| state.lookup_json(t)).map(Some),
+        Route::Channels => topic().map(|t| Some(state.channels_json(t))),
+        Route::TopicCreate => topic().and_then(|t| state.create_topic(t)).map(|()| None),
+        Route::TopicDelete => topic().and_then(|t| state.delete_topic(t)).map(|()| None),
+        Route::ChannelCreate | Route::ChannelDelete => {
+            // Go checks the topic fully before looking at the channel.
+            topic_and_channel(&query).and_then(|(t, c)| {
+                if route == Route::ChannelCreate {
+                    state.create_channel(t, c)
+                } else {
+                    state.delete_channel(t, c)
+                }
+                .map(|()| None)
+            })
+        }
+        Route::TopicTombstone => topic().and_then(|t| {
+            let node = arg("node", "MISSING_ARG_NODE")?;
+            state.tombstone(t, node).map(|()| None)
+        }),
+    };
+    match result {
+        Ok(Some(json)) => v1(StatusCode::OK, json, true),
+        Ok(None) => v1(StatusCode::OK, Vec::new(), false),
+        Err(e) => v1_error(e),
+    }
+}
+
+/// `topic` then `channel`, each present and valid, in Go's order of checks.
+fn topic_and_channel(query: &Query) -> Result<(&[u8], &[u8]), ApiError> {
+    let topic = query
+        .get("topic")
+        .ok_or(ApiError::bad_request("MISSING_ARG_TOPIC"))?;
+    crate::api::topic_arg(topic)?;
+    let channel = query
+        .get("channel")
+        .ok_or(ApiError::bad_request("MISSING_ARG_CHANNEL"))?;
+    crate::api::channel_arg(channel)?;
+    Ok((topic, channel))
+}
+
+fn v1(status: StatusCode, body: Vec<u8>, json: bool) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if json {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    }
+    h.insert(
+        NSQ_CONTENT_TYPE.0,
+        HeaderValue::from_static(NSQ_CONTENT_TYPE.1),
+    );
+    r
+}
+
+fn v1_error(e: ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    v1(status, e.body(), true)
+}
+
+/// What Go's server says to a request it cannot parse.
+fn bad_request() -> Response<Body> {
+    let mut r = Response::new(Body::from("400 Bad Request"));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// Go's `http.Redirect`: a small HTML body for GET, none otherwise.
+fn redirect(method: &Method, to: &str, query: Option<&str>) -> Response<Body> {
+    let url = match query {
+        Some(q) => format!("{to}?{q}"),
+        None => to.to_owned(),
+    };
+    let (status, text) = if method == Method::GET {
+        (StatusCode::MOVED_PERMANENTLY, "Moved Permanently")
+    } else {
+        (StatusCode::TEMPORARY_REDIRECT, "Temporary Redirect")
+    };
+    let body = if method == Method::GET {
+        format!("<a href=\"{}\">{text}</a>.\n\n", html_escape(&url))
+    } else {
+        String::new()
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if method == Method::GET || method == Method::HEAD {
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        h.insert(LOCATION, v);
+    }
+    r
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Debug, PartialEq)]
+enum Resolution {
+    Handle(Route),
+    Redirect(&'static str),
+    Options(HeaderValue),
+    NotAllowed(HeaderValue),
+    NotFound,
+}
+
+/// Decides what a request gets, as httprouter would.
+fn resolve(method: &Method, path: &[u8]) -> Resolution {
+    if let Some((_, _, route)) = ROUTES
+        .iter()
+        .find(|(p, m, _)| m == method && p.as_bytes() == path)
+    {
+        return Resolution::Handle(*route);
+    }
+    let has_routes = ROUTES.iter().any(|(_, m, _)| m == method);
+    if has_routes && path != b"/" {
+        // A trailing slash too many.
+        if let Some(stripped) = path.strip_suffix(b"/") {
+            if let Some((p, _, _)) = ROUTES
+                .iter()
+                .find(|(p, m, _)| m == method && p.as_bytes() == stripped)
+            {
+                return Resolution::Redirect(p);
+            }
+        }
+        // A path that cleans up or case-folds into a route.
+        let cleaned = clean_path(path);
+        let cleaned = match cleaned.strip_suffix(b"/") {
+            Some(s) if !s.is_empty() => s.to_vec(),
+            _ => cleaned,
+        };
+        if let Some((p, _, _)) = ROUTES
+            .iter()
+            .find(|(p, m, _)| m == method && p.as_bytes().eq_ignore_ascii_case(&cleaned))
+        {
+            return Resolution::Redirect(p);
+        }
+    }
+    let mut allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(p, m, _)| p.as_bytes() == path && m != method)
+        .map(|(_, m, _)| m.as_str())
+        .collect();
+    if allowed.is_empty() {
+        return Resolution::NotFound;
+    }
+    allowed.push("OPTIONS");
+    allowed.sort_unstable();
+    let allow =
+        HeaderValue::from_str(&allowed.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"));
+    if method == Method::OPTIONS {
+        Resolution::Options(allow)
+    } else {
+        Resolution::NotAllowed(allow)
+    }
+}
+
+/// httprouter's `CleanPath`: one slash at a time, no `.` or `..`
+/// elements, rooted, trailing slash kept.
+fn clean_path(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in path.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len() + 1);
+    for p in &parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    let trailing = path.ends_with(b"/") || path.ends_with(b"/.") || path.ends_with(b"/..");
+    if out.is_empty() || trailing {
+        out.push(b'/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(r: Resolution) -> String {
+        match r {
+            Resolution::Options(a) | Resolution::NotAllowed(a) => a.to_str().unwrap().to_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn routes_like_httprouter() {
+        assert_eq!(
+            resolve(&Method::GET, b"/ping"),
+            Resolution::Handle(Route::Ping)
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"/ping/"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"/PING"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"//ping"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"/x/../ping"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::POST, b"/Topic/Create/"),
+            Resolution::Redirect("/topic/create")
+        );
+        assert_eq!(resolve(&Method::GET, b"/nope"), Resolution::NotFound);
+        assert_eq!(
+            resolve(&Method::GET, b"/topic/create/"),
+            Resolution::NotFound
+        );
+        assert_eq!(resolve(&Method::HEAD, b"/ping/"), Resolution::NotFound);
+        assert_eq!(allow(resolve(&Method::HEAD, b"/ping")), "GET, OPTIONS");
+        assert_eq!(
+            allow(resolve(&Method::GET, b"/topic/create")),
+            "OPTIONS, POST"
+        );
+        assert_eq!(allow(resolve(&Method::OPTIONS, b"/ping")), "GET, OPTIONS");
+        assert_eq!(resolve(&Method::OPTIONS, b"/nope"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn cleans_paths() {
+        assert_eq!(clean_path(b"//a//b/"), b"/a/b/");
+        assert_eq!(clean_path(b"/../a/./b/.."), b"/a/");
+        assert_eq!(clean_path(b""), b"/");
+    }
+
+    #[test]
+    fn redirect_bodies() {
+        let r = redirect(&Method::GET, "/ping", Some("a=1&b=2"));
+        assert_eq!(r.status(), 301);
+        assert_eq!(r.headers()[LOCATION], "/ping?a=1&b=2");
+        let r = redirect(&Method::POST, "/topic/create", None);
+        assert_eq!(r.status(), 307);
+        assert!(r.headers().get(CONTENT_TYPE).is_none());
+    }
+}

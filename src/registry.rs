@@ -1,0 +1,815 @@
+//! The registration database: which producers hold which topics and
+//! channels.
+//!
+//! The Go original keeps a single map of `(category, key, subkey)` to
+//! producers and scans all of it to list a topic's channels, to drop a
+//! disconnected producer and, once per producer, to answer `/nodes`. Here
+//! the same facts are kept in two indexes that point at each other:
+//!
+//! - by topic: whether the topic key exists, its producers (each with its
+//!   own tombstone, as in Go) and its channel keys with their producers;
+//! - by producer: the topic and channel registrations it holds.
+//!
+//! Every operation therefore costs in proportion to what it touches or
+//! returns, never to the size of the database. Semantics are Go's (pinned
+//! by the model test in `tests/registry_model.rs`): REGISTER with a channel
+//! registers the topic too; removing a producer leaves the keys behind, so
+//! `/topics` still lists them; inactive and tombstoned producers are
+//! filtered when queried. One deliberate difference: an `#ephemeral` key
+//! also vanishes when its last producer disconnects (Go removes it only on
+//! an explicit UNREGISTER and otherwise keeps it forever).
+//!
+//! The registry is synchronous and does no I/O; callers put it behind a
+//! lock and serialise answers after releasing it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Timestamp;
+use crate::identify::PeerInfo;
+use crate::names::{self, Name};
+
+/// Identifies one identified connection for as long as it lives.
+///
+/// Ids increase in IDENTIFY order, which is the order producers are listed
+/// in; the Go original uses the remote address as id and lists in random
+/// order.
+pub type ProducerId = u64;
+
+/// An identified nsqd connection.
+#[derive(Debug)]
+pub struct Producer {
+    id: ProducerId,
+    info: PeerInfo,
+    last_update: AtomicU64,
+}
+
+impl Producer {
+    /// This producer's id.
+    pub fn id(&self) -> ProducerId {
+        self.id
+    }
+
+    /// What the producer said about itself in IDENTIFY.
+    pub fn info(&self) -> &PeerInfo {
+        &self.info
+    }
+
+    /// Records a sign of life (IDENTIFY or PING). Lock-free, so a PING never
+    /// waits for the registry.
+    pub fn touch(&self, now: Timestamp) {
+        self.last_update.store(now.0, Ordering::Relaxed);
+    }
+
+    /// When the producer last identified or pinged.
+    pub fn last_update(&self) -> Timestamp {
+        Timestamp(self.last_update.load(Ordering::Relaxed))
+    }
+
+    /// Whether the producer pinged within `timeout` of `now`.
+    pub fn is_active(&self, now: Timestamp, timeout: Duration) -> bool {
+        now.since(self.last_update()) <= timeout
+    }
+
+    /// `broadcast_address:http_port`, the node name `/topic/tombstone` takes.
+    pub fn node_name(&self) -> String {
+        format!("{}:{}", self.info.broadcast_address, self.info.http_port)
+    }
+}
+
+/// One producer's registration of one topic, with its own tombstone.
+#[derive(Debug)]
+pub struct TopicRegistration {
+    producer: Arc<Producer>,
+    /// 0: never tombstoned; otherwise the tombstone time plus one.
+    tombstoned_at: AtomicU64,
+}
+
+impl TopicRegistration {
+    fn new(producer: Arc<Producer>) -> Self {
+        TopicRegistration {
+            producer,
+            tombstoned_at: AtomicU64::new(0),
+        }
+    }
+
+    fn tombstone(&self, now: Timestamp) {
+        self.tombstoned_at
+            .store(now.0.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// When this registration was last tombstoned, if ever.
+    pub fn tombstoned_at(&self) -> Option<Timestamp> {
+        match self.tombstoned_at.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(Timestamp(t - 1)),
+        }
+    }
+
+    /// Whether a tombstone set less than `lifetime` ago still hides it.
+    pub fn is_tombstoned(&self, now: Timestamp, lifetime: Duration) -> bool {
+        self.tombstoned_at()
+            .is_some_and(|at| now.since(at) < lifetime)
+    }
+}
+
+/// The two durations that hide producers from queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A producer silent for longer than this is hidden.
+    pub inactive_producer: Duration,
+    /// A tombstoned registration is hidden from `/lookup` for this long.
+    pub tombstone_lifetime: Duration,
+}
+
+/// A registration key, as Go's `Registration{Category, Key, SubKey}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    /// `client::` — every identified producer.
+    Client,
+    /// `topic:<topic>:`.
+    Topic(Arc<str>),
+    /// `channel:<topic>:<channel>`.
+    Channel(Arc<str>, Arc<str>),
+}
+
+impl Key {
+    /// `client`, `topic` or `channel`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Key::Client => "client",
+            Key::Topic(_) => "topic",
+            Key::Channel(..) => "channel",
+        }
+    }
+
+    /// The topic, or empty for `client`.
+    pub fn key(&self) -> &str {
+        match self {
+            Key::Client => "",
+            Key::Topic(t) | Key::Channel(t, _) => t,
+        }
+    }
+
+    /// The channel, or empty.
+    pub fn subkey(&self) -> &str {
+        match self {
+            Key::Channel(_, c) => c,
+            _ => "",
+        }
+    }
+}
+
+/// The answer to `/lookup`.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// Every channel key of the topic, sorted.
+    pub channels: Vec<Arc<str>>,
+    /// Active, untombstoned producers of the topic, in IDENTIFY order.
+    pub producers: Vec<Arc<Producer>>,
+}
+
+/// One entry of `/nodes`.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The producer.
+    pub producer: Arc<Producer>,
+    /// Its topics, sorted, each with whether it is tombstoned now.
+    pub topics: Vec<(Arc<str>, bool)>,
+}
+
+/// One producer under one key, for `/debug`.
+#[derive(Debug, Clone)]
+pub struct DebugEntry {
+    /// The producer.
+    pub producer: Arc<Producer>,
+    /// For topic registrations: the tombstone time, if ever tombstoned.
+    pub tombstoned_at: Option<Timestamp>,
+}
+
+/// Sizes, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Identified producers.
+    pub producers: usize,
+    /// Topic keys.
+    pub topics: usize,
+    /// Channel keys.
+    pub channels: usize,
+    /// Producer registrations of topics.
+    pub topic_registrations: usize,
+    /// Producer registrations of channels.
+    pub channel_registrations: usize,
+}
+
+#[derive(Debug, Default)]
+struct TopicEntry {
+    /// Whether the `topic:<name>:` key exists. A topic's channel keys can
+    /// outlive it (an ephemeral topic unregistered while its channels stay).
+    registered: bool,
+    producers: BTreeMap<ProducerId, Arc<TopicRegistration>>,
+    channels: BTreeMap<Arc<str>, BTreeSet<ProducerId>>,
+}
+
+impl TopicEntry {
+    fn is_unused(&self) -> bool {
+        !self.registered && self.channels.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct ProducerEntry {
+    producer: Arc<Producer>,
+    topics: BTreeMap<Arc<str>, Arc<TopicRegistration>>,
+    channels: BTreeSet<(Arc<str>, Arc<str>)>,
+}
+
+/// The registration database. See the module docs.
+#[derive(Debug, Default)]
+pub struct Registry {
+    topics: BTreeMap<Arc<str>, TopicEntry>,
+    producers: BTreeMap<ProducerId, ProducerEntry>,
+    next_id: ProducerId,
+    counts: Counts,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an identified producer (the `client::` registration).
+    pub fn identify(&mut self, info: PeerInfo, now: Timestamp) -> Arc<Producer> {
+        self.next_id += 1;
+        let producer = Arc::new(Producer {
+            id: self.next_id,
+            info,
+            last_update: AtomicU64::new(now.0),
+        });
+        self.producers.insert(
+            producer.id,
+            ProducerEntry {
+                producer: producer.clone(),
+                topics: BTreeMap::new(),
+                channels: BTreeSet::new(),
+            },
+        );
+        self.counts.producers += 1;
+        producer
+    }
+
+    /// The producer with this id, if it is still connected.
+    pub fn producer(&self, id: ProducerId) -> Option<&Arc<Producer>> {
+        self.producers.get(&id).map(|p| &p.producer)
+    }
+
+    /// `REGISTER topic [channel]`. Returns the keys the producer was newly
+    /// added to (channel first, as Go logs them).
+    pub fn register(&mut self, id: ProducerId, topic: &Name, channel: Option<&Name>) -> Vec<Key> {
+        let Some(entry) = self.producers.get_mut(&id) else {
+            return Vec::new();
+        };
+        let mut added = Vec::new();
+        let t = self.topics.entry(topic.shared().clone()).or_default();
+        let topic_name = topic.shared();
+        if let Some(channel) = channel {
+            let members = t
+                .channels
+                .entry(channel.shared().clone())
+                .or_insert_with(|| {
+                    self.counts.channels += 1;
+                    BTreeSet::new()
+                });
+            if members.insert(id) {
+                entry
+                    .channels
+                    .insert((topic_name.clone(), channel.shared().clone()));
+                self.counts.channel_registrations += 1;
+                added.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
+            }
+        }
+        if !t.registered {
+            t.registered = true;
+            self.counts.topics += 1;
+        }
+        if let std::collections::btree_map::Entry::Vacant(slot) = t.producers.entry(id) {
+            let reg = Arc::new(TopicRegistration::new(entry.producer.clone()));
+            slot.insert(reg.clone());
+            entry.topics.insert(topic_name.clone(), reg);
+            self.counts.topic_registrations += 1;
+            added.push(Key::Topic(topic_name.clone()));
+        }
+        added
+    }
+
+    /// `UNREGISTER topic [channel]`. Returns the keys the producer was
+    /// removed from.
+    ///
+    /// Without a channel this is a topic unregistration: the producer also
+    /// leaves every channel of the topic. An `#ephemeral` key left without
+    /// producers is deleted.
+    pub fn unregister(&mut self, id: ProducerId, topic: &Name, channel: Option<&Name>) -> Vec<Key> {
+        let mut removed = Vec::new();
+        let Some(t) = self.topics.get_mut(topic.as_str()) else {
+            return removed;
+        };
+        let entry = self.producers.get_mut(&id);
+        let entry = match entry {
+            Some(e) => e,
+            None => return removed,
+        };
+        let topic_name = topic.shared();
+        match channel {
+            Some(channel) => {
+                if let Some(members) = t.channels.get_mut(channel.as_str()) {
+                    if members.remove(&id) {
+                        entry
+                            .channels
+                            .remove(&(topic_name.clone(), channel.shared().clone()));
+                        self.counts.channel_registrations -= 1;
+                        removed.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
+                    }
+                    // Go deletes an ephemeral channel key on UNREGISTER when
+                    // nobody is left, whoever registered it.
+                    if members.is_empty() && channel.is_ephemeral() {
+                        t.channels.remove(channel.as_str());
+                        self.counts.channels -= 1;
+                    }
+                }
+            }
+            None => {
+                let mut emptied = Vec::new();
+                for (name, members) in t.channels.iter_mut() {
+                    if members.remove(&id) {
+                        entry.channels.remove(&(topic_name.clone(), name.clone()));
+                        self.counts.channel_registrations -= 1;
+                        removed.push(Key::Channel(topic_name.clone(), name.clone()));
+                        if members.is_empty() && names::is_ephemeral(name) {
+                            emptied.push(name.clone());
+                        }
+                    }
+                }
+                for name in emptied {
+                    t.channels.remove(&name);
+                    self.counts.channels -= 1;
+                }
+                if t.producers.remove(&id).is_some() {
+                    entry.topics.remove(topic.as_str());
+                    self.counts.topic_registrations -= 1;
+                    removed.push(Key::Topic(topic_name.clone()));
+                }
+                if t.registered && t.producers.is_empty() && topic.is_ephemeral() {
+                    t.registered = false;
+                    self.counts.topics -= 1;
+                }
+            }
+        }
+        if t.is_unused() {
+            self.topics.remove(topic.as_str());
+        }
+        removed
+    }
+
+    /// Drops a disconnected producer from every registration. Returns the
+    /// keys it was removed from, `client::` last.
+    pub fn remove_producer(&mut self, id: ProducerId) -> Vec<Key> {
+        let Some(entry) = self.producers.remove(&id) else {
+            return Vec::new();
+        };
+        self.counts.producers -= 1;
+        let mut removed = Vec::new();
+        for (topic, channel) in entry.channels {
+            if let Some(t) = self.topics.get_mut(&topic) {
+                if let Some(members) = t.channels.get_mut(&channel) {
+                    if members.remove(&id) {
+                        self.counts.channel_registrations -= 1;
+                    }
+                    if members.is_empty() && names::is_ephemeral(&channel) {
+                        t.channels.remove(&channel);
+                        self.counts.channels -= 1;
+                    }
+                }
+                if t.is_unused() {
+                    self.topics.remove(&topic);
+                }
+            }
+            removed.push(Key::Channel(topic, channel));
+        }
+        for topic in entry.topics.into_keys() {
+            if let Some(t) = self.topics.get_mut(&topic) {
+                if t.producers.remove(&id).is_some() {
+                    self.counts.topic_registrations -= 1;
+                }
+                if t.registered && t.producers.is_empty() && names::is_ephemeral(&topic) {
+                    t.registered = false;
+                    self.counts.topics -= 1;
+                }
+                if t.is_unused() {
+                    self.topics.remove(&topic);
+                }
+            }
+            removed.push(Key::Topic(topic));
+        }
+        removed.push(Key::Client);
+        removed
+    }
+
+    /// `POST /topic/create`: adds the topic key if it is missing.
+    pub fn create_topic(&mut self, topic: &Name) {
+        let t = self.topics.entry(topic.shared().clone()).or_default();
+        if !t.registered {
+            t.registered = true;
+            self.counts.topics += 1;
+        }
+    }
+
+    /// `POST /channel/create`: adds the channel key and its topic key.
+    pub fn create_channel(&mut self, topic: &Name, channel: &Name) {
+        let t = self.topics.entry(topic.shared().clone()).or_default();
+        if !t.channels.contains_key(channel.as_str()) {
+            t.channels.insert(channel.shared().clone(), BTreeSet::new());
+            self.counts.channels += 1;
+        }
+        if !t.registered {
+            t.registered = true;
+            self.counts.topics += 1;
+        }
+    }
+
+    /// `POST /topic/delete`: removes the topic key and all its channel keys,
+    /// with every producer registered under them. Returns the channels
+    /// removed and whether the topic key existed.
+    pub fn delete_topic(&mut self, topic: &Name) -> (Vec<Arc<str>>, bool) {
+        let Some(t) = self.topics.remove(topic.as_str()) else {
+            return (Vec::new(), false);
+        };
+        let mut channels = Vec::with_capacity(t.channels.len());
+        for (channel, members) in t.channels {
+            self.drop_channel_members(topic.shared(), &channel, members);
+            channels.push(channel);
+        }
+        for id in t.producers.keys() {
+            if let Some(entry) = self.producers.get_mut(id) {
+                entry.topics.remove(topic.as_str());
+            }
+        }
+        self.counts.topic_registrations -= t.producers.len();
+        if t.registered {
+            self.counts.topics -= 1;
+        }
+        (channels, t.registered)
+    }
+
+    /// `POST /channel/delete`: removes the channel key and its producers.
+    /// Returns false when there was no such channel.
+    pub fn delete_channel(&mut self, topic: &Name, channel: &Name) -> bool {
+        let Some(t) = self.topics.get_mut(topic.as_str()) else {
+            return false;
+        };
+        let Some(members) = t.channels.remove(channel.as_str()) else {
+            return false;
+        };
+        if t.is_unused() {
+            self.topics.remove(topic.as_str());
+        }
+        self.drop_channel_members(topic.shared(), channel.shared(), members);
+        true
+    }
+
+    fn drop_channel_members(
+        &mut self,
+        topic: &Arc<str>,
+        channel: &Arc<str>,
+        members: BTreeSet<ProducerId>,
+    ) {
+        let key = (topic.clone(), channel.clone());
+        for id in &members {
+            if let Some(entry) = self.producers.get_mut(id) {
+                entry.channels.remove(&key);
+            }
+        }
+        self.counts.channel_registrations -= members.len();
+        self.counts.channels -= 1;
+    }
+
+    /// `POST /topic/tombstone`: tombstones this topic's registrations by
+    /// every producer whose `broadcast_address:http_port` is `node`.
+    /// Returns how many were tombstoned.
+    pub fn tombstone(&self, topic: &Name, node: &str, now: Timestamp) -> usize {
+        let Some(t) = self.topics.get(topic.as_str()) else {
+            return 0;
+        };
+        let mut n = 0;
+        for reg in t.producers.values() {
+            let info = &reg.producer.info;
+            if node_matches(node, &info.broadcast_address, info.http_port) {
+                reg.tombstone(now);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// `/lookup`: `None` when the topic key does not exist.
+    pub fn lookup(&self, topic: &Name, now: Timestamp, timeouts: Timeouts) -> Option<Lookup> {
+        let t = self.topics.get(topic.as_str()).filter(|t| t.registered)?;
+        Some(Lookup {
+            channels: t.channels.keys().cloned().collect(),
+            producers: t
+                .producers
+                .values()
+                .filter(|r| {
+                    r.producer.is_active(now, timeouts.inactive_producer)
+                        && !r.is_tombstoned(now, timeouts.tombstone_lifetime)
+                })
+                .map(|r| r.producer.clone())
+                .collect(),
+        })
+    }
+
+    /// `/topics`: every topic key, sorted.
+    pub fn topics(&self) -> Vec<Arc<str>> {
+        self.topics
+            .iter()
+            .filter(|(_, t)| t.registered)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// `/channels`: every channel key of the topic, sorted (whether or not
+    /// the topic key exists, as in Go).
+    pub fn channels(&self, topic: &Name) -> Vec<Arc<str>> {
+        self.topics
+            .get(topic.as_str())
+            .map(|t| t.channels.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// `/nodes`: active producers with their topics and tombstones.
+    pub fn nodes(&self, now: Timestamp, timeouts: Timeouts) -> Vec<Node> {
+        self.producers
+            .values()
+            .filter(|e| e.producer.is_active(now, timeouts.inactive_producer))
+            .map(|e| Node {
+                producer: e.producer.clone(),
+                topics: e
+                    .topics
+                    .iter()
+                    .map(|(name, reg)| {
+                        (
+                            name.clone(),
+                            reg.is_tombstoned(now, timeouts.tombstone_lifetime),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// `/debug`: every key that has producers, with them. Keys come in no
+    /// particular order; the caller sorts by its rendering.
+    pub fn debug(&self) -> Vec<(Key, Vec<DebugEntry>)> {
+        let entry = |producer: &Arc<Producer>, tombstoned_at| DebugEntry {
+            producer: producer.clone(),
+            tombstoned_at,
+        };
+        let mut out = Vec::new();
+        if !self.producers.is_empty() {
+            out.push((
+                Key::Client,
+                self.producers
+                    .values()
+                    .map(|e| entry(&e.producer, None))
+                    .collect(),
+            ));
+        }
+        for (topic, t) in &self.topics {
+            for (channel, members) in &t.channels {
+                if members.is_empty() {
+                    continue;
+                }
+                let list = members
+                    .iter()
+                    .filter_map(|id| self.producers.get(id))
+                    .map(|e| entry(&e.producer, None))
+                    .collect();
+                out.push((Key::Channel(topic.clone(), channel.clone()), list));
+            }
+            if !t.producers.is_empty() {
+                let list = t
+                    .producers
+                    .values()
+                    .map(|r| entry(&r.producer, r.tombstoned_at()))
+                    .collect();
+                out.push((Key::Topic(topic.clone()), list));
+            }
+        }
+        out
+    }
+
+    /// Current sizes.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Checks that both indexes and the counts agree; for tests.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut counts = Counts {
+            producers: self.producers.len(),
+            ..Counts::default()
+        };
+        for (name, t) in &self.topics {
+            if t.is_unused() {
+                return Err(format!("unused topic entry {name}"));
+            }
+            if !t.registered && !t.producers.is_empty() {
+                return Err(format!("producers on missing topic key {name}"));
+            }
+            counts.topics += usize::from(t.registered);
+            counts.channels += t.channels.len();
+            counts.topic_registrations += t.producers.len();
+            for (id, reg) in &t.producers {
+                let e = self
+                    .producers
+                    .get(id)
+                    .ok_or_else(|| format!("topic {name} has unknown producer {id}"))?;
+                match e.topics.get(name) {
+                    Some(r) if Arc::ptr_eq(r, reg) => {}
+                    _ => return Err(format!("producer {id} misses topic {name}")),
+                }
+            }
+            for (channel, members) in &t.channels {
+                counts.channel_registrations += members.len();
+                for id in members {
+                    let e = self.producers.get(id).ok_or_else(|| {
+                        format!("channel {name}/{channel} has unknown producer {id}")
+                    })?;
+                    if !e.channels.contains(&(name.clone(), channel.clone())) {
+                        return Err(format!("producer {id} misses channel {name}/{channel}"));
+                    }
+                }
+            }
+        }
+        for (id, e) in &self.producers {
+            for topic in e.topics.keys() {
+                let ok = self
+                    .topics
+                    .get(topic)
+                    .is_some_and(|t| t.producers.contains_key(id));
+                if !ok {
+                    return Err(format!("producer {id} holds stale topic {topic}"));
+                }
+            }
+            for (topic, channel) in &e.channels {
+                let ok = self
+                    .topics
+                    .get(topic)
+                    .and_then(|t| t.channels.get(channel))
+                    .is_some_and(|m| m.contains(id));
+                if !ok {
+                    return Err(format!(
+                        "producer {id} holds stale channel {topic}/{channel}"
+                    ));
+                }
+            }
+        }
+        if counts != self.counts {
+            return Err(format!("counts {:?} != actual {:?}", self.counts, counts));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `node` is `address:port` for this address and port, compared
+/// without building a string.
+fn node_matches(node: &str, address: &str, port: u16) -> bool {
+    node.strip_prefix(address)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|p| p == port.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::new(s.as_bytes()).unwrap()
+    }
+
+    fn peer(n: u16) -> PeerInfo {
+        PeerInfo {
+            remote_address: format!("127.0.0.1:{}", 10_000 + n),
+            hostname: "h".into(),
+            broadcast_address: "b".into(),
+            tcp_port: 4150 + n,
+            http_port: 4151 + n,
+            version: "1.3.0".into(),
+            ..PeerInfo::default()
+        }
+    }
+
+    const T: Timeouts = Timeouts {
+        inactive_producer: Duration::from_secs(300),
+        tombstone_lifetime: Duration::from_secs(45),
+    };
+
+    fn strs(v: &[Arc<str>]) -> Vec<&str> {
+        v.iter().map(|s| &**s).collect()
+    }
+
+    #[test]
+    fn register_lookup_disconnect() {
+        let mut r = Registry::new();
+        let now = Timestamp(1);
+        let p = r.identify(peer(1), now);
+        let added = r.register(p.id(), &name("t"), Some(&name("c")));
+        assert_eq!(
+            added,
+            vec![Key::Channel("t".into(), "c".into()), Key::Topic("t".into())]
+        );
+        assert!(r.register(p.id(), &name("t"), Some(&name("c"))).is_empty());
+        let l = r.lookup(&name("t"), now, T).unwrap();
+        assert_eq!(strs(&l.channels), ["c"]);
+        assert_eq!(l.producers.len(), 1);
+        r.check_invariants().unwrap();
+
+        let removed = r.remove_producer(p.id());
+        assert_eq!(removed.len(), 3);
+        let l = r.lookup(&name("t"), now, T).unwrap();
+        assert_eq!(strs(&l.channels), ["c"], "keys stay after disconnect");
+        assert!(l.producers.is_empty());
+        assert_eq!(strs(&r.topics()), ["t"]);
+        r.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn ephemeral_keys_vanish_with_last_producer() {
+        let mut r = Registry::new();
+        let now = Timestamp(1);
+        let a = r.identify(peer(1), now);
+        let b = r.identify(peer(2), now);
+        let (t, c) = (name("t#ephemeral"), name("c#ephemeral"));
+        r.register(a.id(), &t, Some(&c));
+        r.register(b.id(), &t, Some(&c));
+        r.remove_producer(a.id());
+        assert_eq!(strs(&r.channels(&t)), ["c#ephemeral"]);
+        r.unregister(b.id(), &t, Some(&c));
+        assert!(r.channels(&t).is_empty());
+        assert_eq!(strs(&r.topics()), ["t#ephemeral"]);
+        r.unregister(b.id(), &t, None);
+        assert!(r.topics().is_empty());
+        r.check_invariants().unwrap();
+        assert_eq!(
+            r.counts(),
+            Counts {
+                producers: 1,
+                ..Counts::default()
+            }
+        );
+    }
+
+    #[test]
+    fn inactive_and_tombstoned_are_hidden() {
+        let mut r = Registry::new();
+        let p = r.identify(peer(1), Timestamp(0));
+        let q = r.identify(peer(2), Timestamp(0));
+        r.register(p.id(), &name("t"), None);
+        r.register(q.id(), &name("t"), None);
+        r.register(p.id(), &name("u"), None);
+        let later = Timestamp(T.inactive_producer.as_nanos() as u64 + 1);
+        q.touch(later);
+        assert_eq!(r.lookup(&name("t"), later, T).unwrap().producers.len(), 1);
+        assert_eq!(r.nodes(later, T).len(), 1);
+
+        assert_eq!(r.tombstone(&name("t"), "b:4153", later), 1);
+        assert!(r.lookup(&name("t"), later, T).unwrap().producers.is_empty());
+        let nodes = r.nodes(later, T);
+        assert_eq!(nodes[0].topics, vec![(Arc::from("t"), true)]);
+        let after = Timestamp(later.0 + T.tombstone_lifetime.as_nanos() as u64);
+        q.touch(after);
+        assert_eq!(r.lookup(&name("t"), after, T).unwrap().producers.len(), 1);
+        assert_eq!(r.tombstone(&name("t"), "b:415", later), 0);
+        assert_eq!(r.tombstone(&name("t"), "b:41533", later), 0);
+    }
+
+    #[test]
+    fn delete_topic_updates_producer_index() {
+        let mut r = Registry::new();
+        let p = r.identify(peer(1), Timestamp(0));
+        r.register(p.id(), &name("t"), Some(&name("c")));
+        r.register(p.id(), &name("u"), None);
+        let (channels, existed) = r.delete_topic(&name("t"));
+        assert_eq!((strs(&channels), existed), (vec!["c"], true));
+        r.check_invariants().unwrap();
+        let nodes = r.nodes(Timestamp(0), T);
+        assert_eq!(nodes[0].topics, vec![(Arc::from("u"), false)]);
+        assert!(!r.delete_channel(&name("u"), &name("c")));
+        r.create_channel(&name("u"), &name("c"));
+        assert!(r.delete_channel(&name("u"), &name("c")));
+        r.check_invariants().unwrap();
+    }
+}

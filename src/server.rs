@@ -1,0 +1,321 @@
+//! Binding and serving: the runtime-agnostic heart of an instance.
+//!
+//! [`Lookupd::bind`] opens both listeners up front, so a bad address or a
+//! port in use is an error before anything is served, and the real ports
+//! (port 0 allowed) are known. [`Lookupd::run`] then serves until a
+//! shutdown future completes. It owns an [`Executor`] for its connection
+//! tasks and drives it itself, so it runs under any executor's `block_on`
+//! (smol, async-std, tokio, `futures::executor`); library code never uses a
+//! global executor. Other threads may help drive the same executor (see
+//! [`Lookupd::executor`]); `crate::handle` does.
+//!
+//! When `run` returns and the last holder of the executor drops it, every
+//! connection task is dropped: sockets close and the connections'
+//! registrations are removed.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use async_net::TcpListener;
+use smol::future::{self, FutureExt};
+use smol::Executor;
+
+use crate::logf;
+use crate::logging::{Level, Logger};
+use crate::options::{listen_addr, OptionError, Options};
+use crate::state::State;
+use crate::{http, tcp};
+
+/// Why an instance could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// An option is invalid.
+    Options(OptionError),
+    /// A listener could not be opened.
+    Bind {
+        /// The address as configured.
+        address: String,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// A serving thread could not be started.
+    Thread(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Options(e) => e.fmt(f),
+            StartError::Bind { address, source } => {
+                write!(f, "listen ({address}) failed - {source}")
+            }
+            StartError::Thread(e) => write!(f, "failed to start a serving thread - {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Options(e) => Some(e),
+            StartError::Bind { source, .. } => Some(source),
+            StartError::Thread(e) => Some(e),
+        }
+    }
+}
+
+impl From<OptionError> for StartError {
+    fn from(e: OptionError) -> Self {
+        StartError::Options(e)
+    }
+}
+
+/// Connection counters, kept outside any lock.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// TCP connections open now.
+    pub tcp_open: AtomicUsize,
+    /// TCP connections accepted since start.
+    pub tcp_accepted: AtomicU64,
+    /// TCP connections refused (over the limit) since start.
+    pub tcp_refused: AtomicU64,
+    /// HTTP connections open now.
+    pub http_open: AtomicUsize,
+    /// HTTP connections accepted since start.
+    pub http_accepted: AtomicU64,
+    /// HTTP connections refused (over the limit) since start.
+    pub http_refused: AtomicU64,
+    /// Connection tasks that panicked (and were contained).
+    pub panics: AtomicU64,
+}
+
+/// A bound, not yet serving, instance.
+pub struct Lookupd {
+    state: Arc<State>,
+    tcp: TcpListener,
+    http: TcpListener,
+    tcp_addr: SocketAddr,
+    http_addr: SocketAddr,
+    executor: Arc<Executor<'static>>,
+}
+
+impl Lookupd {
+    /// Validates the options and opens both listeners, logging to stderr.
+    pub fn bind(opts: Options) -> Result<Lookupd, StartError> {
+        let log = Logger::stderr(opts.log_level, &opts.log_prefix);
+        Self::bind_with_logger(opts, log)
+    }
+
+    /// As [`Lookupd::bind`], with a logger of the caller's choosing.
+    pub fn bind_with_logger(opts: Options, log: Logger) -> Result<Lookupd, StartError> {
+        opts.validate()?;
+        logf!(
+            log,
+            Level::Info,
+            "nsqlookupd v{} (lookupd {})",
+            crate::api::NSQ_VERSION,
+            env!("CARGO_PKG_VERSION")
+        );
+        let tcp = listen(&opts.tcp_address)?;
+        let http = listen(&opts.http_address)?;
+        let tcp_addr = local_addr(&tcp, &opts.tcp_address)?;
+        let http_addr = local_addr(&http, &opts.http_address)?;
+        let state = Arc::new(State::new(opts, log, tcp_addr.port(), http_addr.port()));
+        Ok(Lookupd {
+            state,
+            tcp,
+            http,
+            tcp_addr,
+            http_addr,
+            executor: Arc::new(Executor::new()),
+        })
+    }
+
+    /// The address the TCP listener is bound to.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The instance's shared state: its registry and its answers.
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// The executor connection tasks run on. Other threads may run it
+    /// (`executor.run(stop)`) to serve connections in parallel.
+    pub fn executor(&self) -> Arc<Executor<'static>> {
+        self.executor.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting. Connection
+    /// tasks end when the executor is dropped by its last holder (at the
+    /// end of this future, if nobody else holds it).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Lookupd {
+            state,
+            tcp,
+            http,
+            tcp_addr,
+            http_addr,
+            executor,
+        } = self;
+        logf!(state.log, Level::Info, "TCP: listening on {tcp_addr}");
+        logf!(state.log, Level::Info, "HTTP: listening on {http_addr}");
+        let ex = &executor;
+        let accepting = future::zip(
+            accept_loop(&state, &tcp, ex, Protocol::Tcp),
+            accept_loop(&state, &http, ex, Protocol::Http),
+        );
+        ex.run(future::or(shutdown, async {
+            accepting.await;
+        }))
+        .await;
+        logf!(state.log, Level::Info, "TCP: closing {tcp_addr}");
+        logf!(state.log, Level::Info, "HTTP: closing {http_addr}");
+    }
+}
+
+fn listen(address: &str) -> Result<TcpListener, StartError> {
+    let bind_err = |source| StartError::Bind {
+        address: address.to_owned(),
+        source,
+    };
+    let addr = listen_addr(address)
+        .map_err(|m| bind_err(io::Error::new(io::ErrorKind::InvalidInput, m)))?;
+    let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    TcpListener::try_from(std_listener).map_err(bind_err)
+}
+
+fn local_addr(l: &TcpListener, address: &str) -> Result<SocketAddr, StartError> {
+    l.local_addr().map_err(|source| StartError::Bind {
+        address: address.to_owned(),
+        source,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Tcp,
+    Http,
+}
+
+/// Decrements an open-connection gauge when a connection task ends,
+/// however it ends.
+struct OpenGuard<'a>(&'a AtomicUsize);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_loop(
+    state: &Arc<State>,
+    listener: &TcpListener,
+    ex: &Executor<'static>,
+    proto: Protocol,
+) {
+    let name = match proto {
+        Protocol::Tcp => "TCP",
+        Protocol::Http => "HTTP",
+    };
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                accept_failed(state, name, &e).await;
+                continue;
+            }
+        };
+        let stats = &state.conns;
+        let (open, accepted, refused, limit) = match proto {
+            Protocol::Tcp => (
+                &stats.tcp_open,
+                &stats.tcp_accepted,
+                &stats.tcp_refused,
+                state.opts.max_tcp_connections,
+            ),
+            Protocol::Http => (
+                &stats.http_open,
+                &stats.http_accepted,
+                &stats.http_refused,
+                state.opts.max_http_connections,
+            ),
+        };
+        if open.load(Ordering::Relaxed) >= limit {
+            refused.fetch_add(1, Ordering::Relaxed);
+            logf!(
+                state.log,
+                Level::Warn,
+                "{name}: refused client({remote}): {limit} connections open (the limit)"
+            );
+            drop(stream);
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        accepted.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.set_nodelay(true);
+        let conn_state = state.clone();
+        let task = async move {
+            let guard_state = conn_state.clone();
+            let _open = OpenGuard(match proto {
+                Protocol::Tcp => &guard_state.conns.tcp_open,
+                Protocol::Http => &guard_state.conns.http_open,
+            });
+            let serve = async {
+                match proto {
+                    Protocol::Tcp => {
+                        let stream: Arc<Async<std::net::TcpStream>> = stream.into();
+                        tcp::serve(conn_state.clone(), stream, remote).await
+                    }
+                    Protocol::Http => http::serve(conn_state.clone(), stream, remote).await,
+                }
+            };
+            if let Err(panic) = AssertUnwindSafe(serve).catch_unwind().await {
+                conn_state.conns.panics.fetch_add(1, Ordering::Relaxed);
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                logf!(
+                    conn_state.log,
+                    Level::Error,
+                    "{name}: client({remote}) - connection task panicked: {what}"
+                );
+            }
+        };
+        ex.spawn(task).detach();
+    }
+}
+
+/// Accept failures are logged and retried. Running out of descriptors or
+/// memory is waited out (without spinning) until connections close.
+async fn accept_failed(state: &State, name: &str, e: &io::Error) {
+    let exhausted = matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    );
+    logf!(
+        state.log,
+        Level::Warn,
+        "{name}: temporary Accept() failure - {e}"
+    );
+    let pause = if exhausted {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(5)
+    };
+    Timer::after(pause).await;
+}

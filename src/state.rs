@@ -1,0 +1,74 @@
+//! What one lookupd instance shares between its connections.
+//!
+//! The options, the registry behind its lock, the logger and the ports the
+//! listeners got. Readers take the lock briefly to copy out their answer
+//! (a few `Arc` clones) and serialise after releasing it, so a slow client
+//! or a large `/nodes` never holds writers up while bytes are produced.
+
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::clock::Timestamp;
+use crate::logging::Logger;
+use crate::options::Options;
+use crate::registry::{Registry, Timeouts};
+use crate::server::ConnStats;
+
+/// Shared state of one running instance.
+#[derive(Debug)]
+pub struct State {
+    /// The options it was started with.
+    pub opts: Options,
+    /// Where log lines go.
+    pub log: Logger,
+    /// The bound TCP port (what IDENTIFY reports).
+    pub tcp_port: u16,
+    /// The bound HTTP port (what IDENTIFY reports).
+    pub http_port: u16,
+    /// The OS hostname (what IDENTIFY reports).
+    pub hostname: String,
+    /// Connection counters.
+    pub conns: ConnStats,
+    registry: RwLock<Registry>,
+}
+
+impl State {
+    /// State for an instance with these options and bound ports.
+    pub fn new(opts: Options, log: Logger, tcp_port: u16, http_port: u16) -> State {
+        State {
+            opts,
+            log,
+            tcp_port,
+            http_port,
+            hostname: crate::options::hostname(),
+            conns: ConnStats::default(),
+            registry: RwLock::new(Registry::new()),
+        }
+    }
+
+    /// The registry, for reading.
+    ///
+    /// A panic while the lock was held cannot leave the registry half
+    /// updated in a way that matters more than losing the service, so a
+    /// poisoned lock is simply taken over.
+    pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registry, for writing.
+    pub fn write(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The inactivity and tombstone durations in force.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            inactive_producer: self.opts.inactive_producer_timeout,
+            tombstone_lifetime: self.opts.tombstone_lifetime,
+        }
+    }
+
+    /// The current time, on the registry's clock.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}

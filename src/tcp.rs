@@ -1,0 +1,452 @@
+//! One nsqd connection: the V1 handshake and command loop.
+//!
+//! Replies to pipelined commands are batched and written when the client's
+//! input runs dry, so an nsqd re-registering thousands of topics costs one
+//! write per read. Everything the client sends is bounded: the magic must
+//! arrive within the handshake timeout, an unidentified connection is closed
+//! when silent past the identify timeout, command lines and IDENTIFY bodies
+//! have maximum sizes, and the input buffer is released whenever it is
+//! empty so an idle connection costs little memory.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use smol::future;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::api::describe;
+use crate::identify::parse_identify;
+use crate::logf;
+use crate::logging::Level;
+use crate::protocol::{self, echo, parse_command, Command, ProtocolError, MAGIC_V1};
+use crate::registry::Producer;
+use crate::state::State;
+
+type Stream = Arc<Async<std::net::TcpStream>>;
+
+/// How much is read from the socket at a time.
+const READ_CHUNK: usize = 4096;
+
+/// Serves one accepted TCP connection until it closes or fails.
+pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr) {
+    let remote = canonical(remote).to_string();
+    logf!(state.log, Level::Info, "TCP: new client({remote})");
+    let mut conn = Conn {
+        state,
+        stream,
+        remote,
+        input: Vec::new(),
+        pos: 0,
+        line: Vec::new(),
+        out: Vec::new(),
+        producer: None,
+    };
+    match conn.handshake().await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            logf!(
+                conn.state.log,
+                Level::Error,
+                "failed to read protocol version - {}",
+                e
+            );
+            return;
+        }
+    }
+    let end = conn.command_loop().await;
+    logf!(
+        conn.state.log,
+        Level::Info,
+        "PROTOCOL(V1): [{}] exiting ioloop",
+        conn.remote
+    );
+    match end {
+        End::Eof => logf!(conn.state.log, Level::Info, "client({}) - EOF", conn.remote),
+        End::Io(e) => logf!(
+            conn.state.log,
+            Level::Error,
+            "client({}) - {}",
+            conn.remote,
+            e
+        ),
+        End::Fatal(e) => logf!(
+            conn.state.log,
+            Level::Error,
+            "client({}) - {}",
+            conn.remote,
+            e
+        ),
+    }
+    // Dropping `conn` drops its registration guard, which removes the
+    // producer from every registration.
+}
+
+/// IPv4 peers of a dual-stack listener show as `1.2.3.4:5`, as in Go.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+enum End {
+    Eof,
+    Io(io::Error),
+    Fatal(ProtocolError),
+}
+
+/// Why more input could not be had.
+enum ReadError {
+    Eof,
+    TimedOut,
+    Io(io::Error),
+}
+
+struct Conn {
+    state: Arc<State>,
+    stream: Stream,
+    remote: String,
+    /// Bytes read; those before `pos` are consumed.
+    input: Vec<u8>,
+    pos: usize,
+    /// The command line being executed (reused).
+    line: Vec<u8>,
+    /// Replies not yet written.
+    out: Vec<u8>,
+    producer: Option<Identified>,
+}
+
+/// An identified producer's registrations, removed when dropped: at
+/// disconnect, at shutdown, and when a connection task unwinds.
+struct Identified {
+    state: Arc<State>,
+    producer: Arc<Producer>,
+}
+
+impl Drop for Identified {
+    fn drop(&mut self) {
+        let removed = self.state.write().remove_producer(self.producer.id());
+        let remote = &self.producer.info().remote_address;
+        for key in removed {
+            logf!(
+                self.state.log,
+                Level::Info,
+                "DB: client({}) UNREGISTER {}",
+                remote,
+                describe(&key)
+            );
+        }
+    }
+}
+
+impl Conn {
+    /// Reads the magic. Ok(false): refused or gone, already handled.
+    async fn handshake(&mut self) -> io::Result<bool> {
+        let deadline = self.state.opts.tcp_handshake_timeout;
+        match self.fill_to(4, Some(deadline)).await {
+            Ok(()) => {}
+            Err(ReadError::Eof) => {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF"));
+            }
+            Err(ReadError::TimedOut) => {
+                logf!(
+                    self.state.log,
+                    Level::Error,
+                    "client({}) sent no protocol magic within {}",
+                    self.remote,
+                    crate::duration::format(deadline)
+                );
+                return Ok(false);
+            }
+            Err(ReadError::Io(e)) => return Err(e),
+        }
+        let magic = self.take(4);
+        logf!(
+            self.state.log,
+            Level::Info,
+            "CLIENT({}): desired protocol magic '{}'",
+            self.remote,
+            echo(&magic)
+        );
+        if magic != MAGIC_V1 {
+            protocol::frame(&mut self.out, b"E_BAD_PROTOCOL");
+            let _ = self.flush().await;
+            logf!(
+                self.state.log,
+                Level::Error,
+                "client({}) bad protocol magic '{}'",
+                self.remote,
+                echo(&magic)
+            );
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn command_loop(&mut self) -> End {
+        loop {
+            while let Some(end) = self.buffered().iter().position(|&b| b == b'\n') {
+                if end > self.state.opts.max_command_size {
+                    return self.fail(self.too_long()).await;
+                }
+                let mut line = std::mem::take(&mut self.line);
+                line.clear();
+                line.extend_from_slice(&self.buffered()[..end]);
+                self.pos += end + 1;
+                let result = self.exec(&line).await;
+                self.line = line;
+                if let Err(e) = result {
+                    return self.fail(e).await;
+                }
+            }
+            if self.buffered().len() > self.state.opts.max_command_size {
+                return self.fail(self.too_long()).await;
+            }
+            match self.read_more(self.idle_limit()).await {
+                Ok(()) => {}
+                Err(ReadError::Eof) => return End::Eof,
+                Err(ReadError::Io(e)) => return End::Io(e),
+                Err(ReadError::TimedOut) => {
+                    logf!(
+                        self.state.log,
+                        Level::Warn,
+                        "client({}) closed: not identified and silent for {}",
+                        self.remote,
+                        crate::duration::format(self.state.opts.identify_timeout)
+                    );
+                    return End::Eof;
+                }
+            }
+        }
+    }
+
+    fn too_long(&self) -> ProtocolError {
+        ProtocolError::invalid(format!(
+            "command longer than {} bytes",
+            self.state.opts.max_command_size
+        ))
+    }
+
+    /// Until IDENTIFY, silence is bounded; after it, nsqd may stay quiet
+    /// between its 15 s PINGs as long as it likes, as in Go.
+    fn idle_limit(&self) -> Option<Duration> {
+        match self.producer {
+            None => Some(self.state.opts.identify_timeout),
+            Some(_) => None,
+        }
+    }
+
+    /// Sends the error, logs it, and ends the connection: every protocol
+    /// error of lookupd is fatal.
+    async fn fail(&mut self, e: ProtocolError) -> End {
+        logf!(self.state.log, Level::Error, "[{}] - {}", self.remote, e);
+        protocol::frame(&mut self.out, &e.to_bytes());
+        match self.flush().await {
+            Ok(()) => End::Fatal(e),
+            Err(io) => End::Io(io),
+        }
+    }
+
+    async fn exec(&mut self, line: &[u8]) -> Result<(), ProtocolError> {
+        let reply: &[u8] = match parse_command(line)? {
+            Command::Ping => {
+                if let Some(p) = &self.producer {
+                    let now = self.state.now();
+                    let last = p.producer.last_update();
+                    logf!(
+                        self.state.log,
+                        Level::Info,
+                        "CLIENT({}): pinged (last ping {})",
+                        self.remote,
+                        crate::duration::format(now.since(last))
+                    );
+                    p.producer.touch(now);
+                }
+                b"OK"
+            }
+            Command::Identify => {
+                let reply = self.identify().await?;
+                protocol::frame(&mut self.out, &reply);
+                return Ok(());
+            }
+            Command::Register(params) => {
+                let producer = self.identified()?;
+                let (topic, channel) = params.topic_channel()?;
+                let added = self
+                    .state
+                    .write()
+                    .register(producer.id(), &topic, channel.as_ref());
+                for key in added {
+                    logf!(
+                        self.state.log,
+                        Level::Info,
+                        "DB: client({}) REGISTER {}",
+                        self.remote,
+                        describe(&key)
+                    );
+                }
+                b"OK"
+            }
+            Command::Unregister(params) => {
+                let producer = self.identified()?;
+                let (topic, channel) = params.topic_channel()?;
+                let removed =
+                    self.state
+                        .write()
+                        .unregister(producer.id(), &topic, channel.as_ref());
+                for key in removed {
+                    // Go warns when a topic UNREGISTER had to drop channels.
+                    let unexpected = channel.is_none() && key.subkey() != "";
+                    if unexpected {
+                        logf!(
+                            self.state.log,
+                            Level::Warn,
+                            "client({}) unexpected UNREGISTER {}",
+                            self.remote,
+                            describe(&key)
+                        );
+                    } else {
+                        logf!(
+                            self.state.log,
+                            Level::Info,
+                            "DB: client({}) UNREGISTER {}",
+                            self.remote,
+                            describe(&key)
+                        );
+                    }
+                }
+                b"OK"
+            }
+        };
+        protocol::frame(&mut self.out, reply);
+        Ok(())
+    }
+
+    fn identified(&self) -> Result<Arc<Producer>, ProtocolError> {
+        self.producer
+            .as_ref()
+            .map(|p| p.producer.clone())
+            .ok_or_else(|| ProtocolError::invalid("client must IDENTIFY"))
+    }
+
+    async fn identify(&mut self) -> Result<Vec<u8>, ProtocolError> {
+        if self.producer.is_some() {
+            return Err(ProtocolError::invalid("cannot IDENTIFY again"));
+        }
+        let limit = self.idle_limit();
+        self.fill_to(4, limit)
+            .await
+            .map_err(|_| ProtocolError::bad_body("IDENTIFY failed to read body size"))?;
+        let b = self.buffered();
+        let header = [b[0], b[1], b[2], b[3]];
+        let len = protocol::identify_body_len(header, self.state.opts.max_identify_body_size)?;
+        self.pos += 4;
+        self.fill_to(len, limit)
+            .await
+            .map_err(|_| ProtocolError::bad_body("IDENTIFY failed to read body"))?;
+        let body = self.take(len);
+        let info = parse_identify(&body, self.remote.clone())?;
+        logf!(
+            self.state.log,
+            Level::Info,
+            "CLIENT({}): IDENTIFY Address:{} TCP:{} HTTP:{} Version:{}",
+            self.remote,
+            info.broadcast_address,
+            info.tcp_port,
+            info.http_port,
+            info.version
+        );
+        let now = self.state.now();
+        let producer = self.state.write().identify(info, now);
+        logf!(
+            self.state.log,
+            Level::Info,
+            "DB: client({}) REGISTER category:client key: subkey:",
+            self.remote
+        );
+        self.producer = Some(Identified {
+            state: self.state.clone(),
+            producer,
+        });
+        Ok(self.state.identify_reply())
+    }
+
+    /// Input not yet consumed.
+    fn buffered(&self) -> &[u8] {
+        &self.input[self.pos..]
+    }
+
+    /// Consumes and returns `n` buffered bytes.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let bytes = self.buffered()[..n].to_vec();
+        self.pos += n;
+        bytes
+    }
+
+    /// Reads until at least `n` bytes are buffered.
+    async fn fill_to(&mut self, n: usize, limit: Option<Duration>) -> Result<(), ReadError> {
+        while self.buffered().len() < n {
+            self.read_more(limit).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes pending replies, then waits for and reads more input.
+    async fn read_more(&mut self, limit: Option<Duration>) -> Result<(), ReadError> {
+        self.flush().await.map_err(ReadError::Io)?;
+        if self.pos > 0 {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.input.is_empty() && self.input.capacity() > 0 {
+            // Idle connections hold no buffer.
+            self.input = Vec::new();
+        }
+        let readable = self.stream.readable();
+        let ready = match limit {
+            Some(d) => {
+                future::or(async { Some(readable.await) }, async {
+                    Timer::after(d).await;
+                    None
+                })
+                .await
+            }
+            None => Some(readable.await),
+        };
+        match ready {
+            None => return Err(ReadError::TimedOut),
+            Some(Err(e)) => return Err(ReadError::Io(e)),
+            Some(Ok(())) => {}
+        }
+        let len = self.input.len();
+        self.input.resize(len + READ_CHUNK, 0);
+        let read = (&*self.stream).read(&mut self.input[len..]).await;
+        match read {
+            Ok(0) => {
+                self.input.truncate(len);
+                Err(ReadError::Eof)
+            }
+            Ok(n) => {
+                self.input.truncate(len + n);
+                Ok(())
+            }
+            Err(e) => {
+                self.input.truncate(len);
+                Err(ReadError::Io(e))
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = (&*self.stream).write_all(&self.out).await;
+        self.out.clear();
+        if self.out.capacity() > READ_CHUNK {
+            self.out = Vec::new();
+        }
+        result
+    }
+}

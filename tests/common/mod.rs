@@ -1,0 +1,280 @@
+//! Helpers for the black-box tests: an instance on loopback port 0, a fake
+//! nsqd speaking raw V1 bytes, and a raw HTTP/1 client that can pipeline.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use lookupd::logging::Level;
+use lookupd::{Handle, Options};
+
+/// Options for a test instance: loopback, port 0, quiet.
+pub fn test_options() -> Options {
+    Options {
+        tcp_address: "127.0.0.1:0".into(),
+        http_address: "127.0.0.1:0".into(),
+        broadcast_address: "127.0.0.1".into(),
+        log_level: Level::Fatal,
+        threads: 2,
+        ..Options::default()
+    }
+}
+
+/// Starts an instance with the default test options.
+pub fn start() -> Handle {
+    Handle::start(test_options()).expect("start")
+}
+
+/// Starts an instance with options adjusted by `f`.
+pub fn start_with(f: impl FnOnce(&mut Options)) -> Handle {
+    let mut o = test_options();
+    f(&mut o);
+    Handle::start(o).expect("start")
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A fake nsqd: raw V1 over TCP.
+pub struct Nsqd {
+    pub stream: TcpStream,
+}
+
+impl Nsqd {
+    /// Connects and sends the magic.
+    pub fn connect(h: &Handle) -> Nsqd {
+        let mut n = Self::connect_raw(h.tcp_addr());
+        n.send(b"  V1");
+        n
+    }
+
+    /// Connects without sending anything.
+    pub fn connect_raw(addr: SocketAddr) -> Nsqd {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Nsqd { stream }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one reply frame.
+    pub fn read(&mut self) -> Vec<u8> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).expect("read frame length");
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut body).expect("read frame body");
+        body
+    }
+
+    pub fn read_str(&mut self) -> String {
+        String::from_utf8(self.read()).unwrap()
+    }
+
+    /// Sends a command line and reads its reply.
+    pub fn command(&mut self, line: &str) -> String {
+        self.send(format!("{line}\n").as_bytes());
+        self.read_str()
+    }
+
+    /// Sends IDENTIFY with `body` and returns the reply.
+    pub fn identify_body(&mut self, body: &[u8]) -> String {
+        let mut msg = b"IDENTIFY\n".to_vec();
+        msg.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        msg.extend_from_slice(body);
+        self.send(&msg);
+        self.read_str()
+    }
+
+    /// Identifies as an nsqd at 127.0.0.1 with these ports.
+    pub fn identify(&mut self, tcp_port: u16, http_port: u16) -> serde_json::Value {
+        let body = serde_json::json!({
+            "broadcast_address": "127.0.0.1",
+            "hostname": "fake-nsqd",
+            "tcp_port": tcp_port,
+            "http_port": http_port,
+            "version": "1.3.0",
+        });
+        let reply = self.identify_body(body.to_string().as_bytes());
+        serde_json::from_str(&reply).unwrap_or_else(|_| panic!("IDENTIFY reply {reply}"))
+    }
+
+    /// Connects, identifies and registers `topic [channel]` pairs.
+    pub fn registered(h: &Handle, http_port: u16, regs: &[&str]) -> Nsqd {
+        let mut n = Nsqd::connect(h);
+        n.identify(http_port - 1, http_port);
+        for r in regs {
+            assert_eq!(n.command(&format!("REGISTER {r}")), "OK");
+        }
+        n
+    }
+
+    /// Asserts the server closed the connection.
+    pub fn assert_closed(&mut self) {
+        let mut buf = [0u8; 1];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Ok(_) => panic!("unexpected data instead of close"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected close, got {e}"),
+        }
+    }
+
+    /// Closes the connection and waits until the server has dropped the
+    /// producer (its remote address is gone from /debug).
+    pub fn disconnect(self, h: &Handle) {
+        let local = self.stream.local_addr().unwrap().to_string();
+        self.stream.shutdown(Shutdown::Both).ok();
+        drop(self);
+        eventually(|| !get(h, "/debug").body_str().contains(&local));
+    }
+}
+
+/// Polls `f` until true (for effects that follow a socket close).
+pub fn eventually(mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in time"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub version: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("bad JSON {:?}: {e}", self.body_str()))
+    }
+
+    /// The V1 error message.
+    pub fn message(&self) -> String {
+        self.json()["message"].as_str().unwrap().to_owned()
+    }
+}
+
+/// An HTTP/1 connection that sends raw requests and reads responses.
+pub struct HttpConn {
+    reader: BufReader<TcpStream>,
+}
+
+impl HttpConn {
+    pub fn open(addr: SocketAddr) -> HttpConn {
+        let s = TcpStream::connect(addr).expect("connect http");
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        HttpConn {
+            reader: BufReader::new(s),
+        }
+    }
+
+    pub fn send(&mut self, raw: &str) {
+        self.reader.get_mut().write_all(raw.as_bytes()).unwrap();
+    }
+
+    /// Reads one response; `head` when it answers a HEAD request.
+    pub fn read(&mut self, head: bool) -> Response {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("status line");
+        let mut parts = line.trim_end().splitn(3, ' ');
+        let version = parts.next().unwrap_or_default().to_owned();
+        let status = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h).expect("header");
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').expect("header colon");
+            headers.push((k.to_owned(), v.trim().to_owned()));
+        }
+        let mut r = Response {
+            version,
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if !head {
+            if let Some(len) = r.header("content-length") {
+                let mut body = vec![0; len.parse().unwrap()];
+                self.reader.read_exact(&mut body).unwrap();
+                r.body = body;
+            } else {
+                self.reader.read_to_end(&mut r.body).unwrap();
+            }
+        }
+        r
+    }
+
+    /// Whether the server closed the connection (EOF within the timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.reader.read(&mut buf), Ok(0))
+    }
+}
+
+/// One request on its own connection.
+pub fn request(h: &Handle, method: &str, path: &str) -> Response {
+    let mut c = HttpConn::open(h.http_addr());
+    c.send(&format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    ));
+    c.read(method == "HEAD")
+}
+
+pub fn get(h: &Handle, path: &str) -> Response {
+    request(h, "GET", path)
+}
+
+pub fn post(h: &Handle, path: &str) -> Response {
+    request(h, "POST", path)
+}
+
+/// `/lookup` producers' `http_port`s, sorted.
+pub fn lookup_ports(h: &Handle, topic: &str) -> Vec<u64> {
+    let r = get(h, &format!("/lookup?topic={topic}"));
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let mut ports: Vec<u64> = r.json()["producers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["http_port"].as_u64().unwrap())
+        .collect();
+    ports.sort();
+    ports
+}
+
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
