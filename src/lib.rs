@@ -24,6 +24,7 @@
 //! - [`server`]: bind, then a runtime-agnostic serving future.
 //! - [`handle`]: an instance on its own threads; start and stop.
 //! - [`cli`]: Go-compatible command line and config file, for the binary.
+//! - [`ffi`]: the C ABI over a handle.
 //! - [`logging`]: Go-shaped log lines.
 
 #![warn(missing_docs, rust_2018_idioms)]
@@ -32,6 +33,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod duration;
+pub mod ffi;
 pub mod handle;
 mod http;
 pub mod identify;

@@ -1,0 +1,282 @@
+/*
+ * Tests of the lookupd C ABI from C, under AddressSanitizer and UBSan:
+ * lifecycle, queries against a fake nsqd registered over TCP (compared
+ * with the HTTP bodies), every error path, and concurrent queries.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lookupd.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n",    \
+                    __FILE__, __LINE__, #cond,                               \
+                    lookupd_last_error() ? lookupd_last_error() : "none");   \
+            failures++;                                                      \
+        }                                                                    \
+    } while (0)
+
+static const char *CONFIG =
+    "{\"tcp_address\":\"127.0.0.1:0\",\"http_address\":\"127.0.0.1:0\","
+    "\"broadcast_address\":\"127.0.0.1\",\"log_level\":\"fatal\",\"threads\":2}";
+
+static int connect_to(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        perror("connect");
+        exit(2);
+    }
+    return fd;
+}
+
+static void send_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n <= 0) {
+            perror("write");
+            exit(2);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void read_all(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n <= 0) {
+            perror("read");
+            exit(2);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads one V1 reply frame into buf (NUL-terminated). */
+static void read_frame(int fd, char *buf, size_t cap) {
+    uint32_t be;
+    read_all(fd, &be, 4);
+    uint32_t len = ntohl(be);
+    if (len + 1 > cap) {
+        fprintf(stderr, "frame too long\n");
+        exit(2);
+    }
+    read_all(fd, buf, len);
+    buf[len] = '\0';
+}
+
+/* A fake nsqd: IDENTIFY, then REGISTER each "topic [channel]" line. */
+static int fake_nsqd(uint16_t tcp_port, int nsqd_tcp, int nsqd_http, const char **regs, int n) {
+    int fd = connect_to(tcp_port);
+    char body[256], reply[512];
+    int blen = snprintf(body, sizeof body,
+                        "{\"broadcast_address\":\"127.0.0.1\",\"hostname\":\"c-host\","
+                        "\"tcp_port\":%d,\"http_port\":%d,\"version\":\"1.3.0\"}",
+                        nsqd_tcp, nsqd_http);
+    uint32_t be = htonl((uint32_t)blen);
+    send_all(fd, "  V1IDENTIFY\n", 13);
+    send_all(fd, &be, 4);
+    send_all(fd, body, (size_t)blen);
+    read_frame(fd, reply, sizeof reply);
+    CHECK(strstr(reply, "\"version\":\"1.3.0\"") != NULL);
+    for (int i = 0; i < n; i++) {
+        char line[160];
+        int llen = snprintf(line, sizeof line, "REGISTER %s\n", regs[i]);
+        send_all(fd, line, (size_t)llen);
+        read_frame(fd, reply, sizeof reply);
+        CHECK(strcmp(reply, "OK") == 0);
+    }
+    return fd;
+}
+
+/* GET path over HTTP/1.0; returns the body (caller frees). */
+static char *http_get(uint16_t port, const char *path) {
+    int fd = connect_to(port);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    send_all(fd, req, (size_t)n);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    ssize_t r;
+    while ((r = read(fd, buf + len, cap - len - 1)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(fd);
+    char *body = strstr(buf, "\r\n\r\n");
+    char *out = strdup(body ? body + 4 : "");
+    free(buf);
+    return out;
+}
+
+static void test_version_and_null_arguments(void) {
+    CHECK(lookupd_version() != NULL && strstr(lookupd_version(), "nsq 1.3.0") != NULL);
+    CHECK(lookupd_start(NULL, NULL) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_last_error() != NULL && strstr(lookupd_last_error(), "out") != NULL);
+    uint16_t port = 7;
+    CHECK(lookupd_tcp_port(NULL, &port) == LOOKUPD_ERR_NULL);
+    CHECK(port == 7);
+    char *out = (char *)0x1;
+    CHECK(lookupd_query_topics(NULL, &out) == LOOKUPD_ERR_NULL);
+    CHECK(out == (char *)0x1);
+    CHECK(lookupd_stop(NULL) == LOOKUPD_OK);
+    lookupd_string_free(NULL);
+}
+
+static void test_bad_configs(void) {
+    lookupd *l = NULL;
+    CHECK(lookupd_start("{", &l) == LOOKUPD_ERR_CONFIG);
+    CHECK(l == NULL);
+    CHECK(lookupd_start("{\"bogus\":1}", &l) == LOOKUPD_ERR_CONFIG);
+    CHECK(strstr(lookupd_last_error(), "bogus") != NULL);
+    CHECK(lookupd_start("{\"tombstone_lifetime\":\"soon\"}", &l) == LOOKUPD_ERR_CONFIG);
+    CHECK(strstr(lookupd_last_error(), "tombstone_lifetime") != NULL);
+    CHECK(lookupd_start("{\"log_prefix\":\"\xff\"}", &l) == LOOKUPD_ERR_UTF8);
+    CHECK(l == NULL);
+}
+
+static void test_queries_match_http(void) {
+    lookupd *l = NULL;
+    CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+    uint16_t tcp = 0, http = 0;
+    CHECK(lookupd_tcp_port(l, &tcp) == LOOKUPD_OK && tcp != 0);
+    CHECK(lookupd_http_port(l, &http) == LOOKUPD_OK && http != 0);
+
+    const char *regs[] = {"orders billing", "audit"};
+    int fd = fake_nsqd(tcp, 4150, 4151, regs, 2);
+
+    char *json = NULL;
+    CHECK(lookupd_query_lookup(l, "orders", &json) == LOOKUPD_OK);
+    char *body = http_get(http, "/lookup?topic=orders");
+    CHECK(json != NULL && strcmp(json, body) == 0);
+    CHECK(strstr(json, "\"tcp_port\":4150") != NULL);
+    lookupd_string_free(json);
+    free(body);
+
+    CHECK(lookupd_query_topics(l, &json) == LOOKUPD_OK);
+    CHECK(strcmp(json, "{\"topics\":[\"audit\",\"orders\"]}") == 0);
+    lookupd_string_free(json);
+
+    CHECK(lookupd_query_channels(l, "orders", &json) == LOOKUPD_OK);
+    CHECK(strcmp(json, "{\"channels\":[\"billing\"]}") == 0);
+    lookupd_string_free(json);
+
+    CHECK(lookupd_query_nodes(l, &json) == LOOKUPD_OK);
+    body = http_get(http, "/nodes");
+    CHECK(strcmp(json, body) == 0);
+    lookupd_string_free(json);
+    free(body);
+
+    json = NULL;
+    CHECK(lookupd_query_lookup(l, "missing", &json) == LOOKUPD_ERR_TOPIC_NOT_FOUND);
+    CHECK(json == NULL);
+    CHECK(lookupd_query_lookup(l, "bad\xff", &json) == LOOKUPD_ERR_UTF8);
+    CHECK(lookupd_query_lookup(l, NULL, &json) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_query_lookup(l, "orders", NULL) == LOOKUPD_ERR_NULL);
+
+    /* Stopping closes the nsqd connection. */
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+    char byte;
+    CHECK(read(fd, &byte, 1) == 0);
+    close(fd);
+}
+
+static void test_port_in_use(void) {
+    lookupd *a = NULL, *b = NULL;
+    CHECK(lookupd_start(CONFIG, &a) == LOOKUPD_OK);
+    uint16_t tcp = 0;
+    lookupd_tcp_port(a, &tcp);
+    char config[256];
+    snprintf(config, sizeof config,
+             "{\"tcp_address\":\"127.0.0.1:%u\",\"http_address\":\"127.0.0.1:0\"}", (unsigned)tcp);
+    CHECK(lookupd_start(config, &b) == LOOKUPD_ERR_BIND);
+    CHECK(b == NULL);
+    CHECK(strstr(lookupd_last_error(), "failed") != NULL);
+    CHECK(lookupd_stop(a) == LOOKUPD_OK);
+}
+
+struct worker {
+    lookupd *l;
+    int errors;
+};
+
+static void *query_loop(void *arg) {
+    struct worker *w = arg;
+    for (int i = 0; i < 500; i++) {
+        char *json = NULL;
+        if (lookupd_query_lookup(w->l, "orders", &json) != LOOKUPD_OK || !strstr(json, "billing"))
+            w->errors++;
+        lookupd_string_free(json);
+        if (lookupd_query_nodes(w->l, &json) != LOOKUPD_OK)
+            w->errors++;
+        lookupd_string_free(json);
+        /* Errors on one thread do not disturb the others. */
+        if (lookupd_query_lookup(w->l, "missing", &json) != LOOKUPD_ERR_TOPIC_NOT_FOUND)
+            w->errors++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_queries(void) {
+    lookupd *l = NULL;
+    CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+    uint16_t tcp = 0;
+    lookupd_tcp_port(l, &tcp);
+    const char *regs[] = {"orders billing"};
+    int fd = fake_nsqd(tcp, 4150, 4151, regs, 1);
+    pthread_t threads[8];
+    struct worker workers[8];
+    for (int i = 0; i < 8; i++) {
+        workers[i].l = l;
+        workers[i].errors = 0;
+        pthread_create(&threads[i], NULL, query_loop, &workers[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(workers[i].errors == 0);
+    }
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+    close(fd);
+}
+
+static void test_start_stop_cycles(void) {
+    for (int i = 0; i < 50; i++) {
+        lookupd *l = NULL;
+        CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+        CHECK(lookupd_stop(l) == LOOKUPD_OK);
+    }
+}
+
+int main(void) {
+    test_version_and_null_arguments();
+    test_bad_configs();
+    test_queries_match_http();
+    test_port_in_use();
+    test_concurrent_queries();
+    test_start_stop_cycles();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("C ABI tests passed\n");
+    return 0;
+}

@@ -1,0 +1,390 @@
+//! The C ABI, exercised from Rust exactly as a C host calls it: lifecycle
+//! without leaks, independent handles, hostile arguments, and concurrent
+//! queries while nsqd clients are served.
+
+mod common;
+
+use std::ffi::{c_char, CStr, CString};
+use std::io::Read;
+use std::net::TcpStream;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use ::lookupd::ffi::*;
+use common::{get, HttpConn, Nsqd};
+
+const CONFIG: &str = r#"{"tcp_address":"127.0.0.1:0","http_address":"127.0.0.1:0","broadcast_address":"127.0.0.1","log_level":"fatal","threads":2}"#;
+
+struct H(*mut lookupd);
+
+// SAFETY (test): the ABI promises a handle may be used from many threads.
+unsafe impl Send for H {}
+unsafe impl Sync for H {}
+
+impl H {
+    fn start(config: &str) -> H {
+        let c = CString::new(config).unwrap();
+        let mut h = ptr::null_mut();
+        let rc = unsafe { lookupd_start(c.as_ptr(), &mut h) };
+        assert_eq!(rc, lookupd_result::LOOKUPD_OK, "{}", last_error());
+        assert!(!h.is_null());
+        H(h)
+    }
+
+    fn ports(&self) -> (u16, u16) {
+        let (mut t, mut p) = (0u16, 0u16);
+        unsafe {
+            assert_eq!(lookupd_tcp_port(self.0, &mut t), lookupd_result::LOOKUPD_OK);
+            assert_eq!(
+                lookupd_http_port(self.0, &mut p),
+                lookupd_result::LOOKUPD_OK
+            );
+        }
+        (t, p)
+    }
+
+    fn query(
+        &self,
+        f: unsafe extern "C" fn(*const lookupd, *mut *mut c_char) -> lookupd_result,
+    ) -> String {
+        let mut out = ptr::null_mut();
+        let rc = unsafe { f(self.0, &mut out) };
+        assert_eq!(rc, lookupd_result::LOOKUPD_OK);
+        take(out)
+    }
+
+    fn lookup(&self, topic: &str) -> Result<String, lookupd_result> {
+        let t = CString::new(topic).unwrap();
+        let mut out = ptr::null_mut();
+        match unsafe { lookupd_query_lookup(self.0, t.as_ptr(), &mut out) } {
+            lookupd_result::LOOKUPD_OK => Ok(take(out)),
+            rc => {
+                assert!(out.is_null(), "out written on failure");
+                Err(rc)
+            }
+        }
+    }
+
+    fn stop(self) {
+        assert_eq!(unsafe { lookupd_stop(self.0) }, lookupd_result::LOOKUPD_OK);
+    }
+}
+
+fn take(p: *mut c_char) -> String {
+    assert!(!p.is_null());
+    let s = unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned();
+    unsafe { lookupd_string_free(p) };
+    s
+}
+
+fn last_error() -> String {
+    let p = lookupd_last_error();
+    if p.is_null() {
+        return String::new();
+    }
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn http(port: u16, path: &str) -> (u16, String) {
+    let mut c = HttpConn::open(([127, 0, 0, 1], port).into());
+    c.send(&format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ));
+    let r = c.read(false);
+    (r.status, r.body_str())
+}
+
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+fn lookupd_threads() -> usize {
+    thread_names()
+        .iter()
+        .filter(|n| n.starts_with("lookupd-"))
+        .count()
+}
+
+/// Process-wide descriptor and thread counts are shared by all tests in
+/// this binary, so the tests that count them run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn queries_are_byte_for_byte_the_http_bodies() {
+    let _s = serial();
+    let h = H::start(CONFIG);
+    let (tcp, http_port) = h.ports();
+    let mut n = Nsqd::connect_raw(([127, 0, 0, 1], tcp).into());
+    n.send(b"  V1");
+    n.identify(4150, 4151);
+    assert_eq!(n.command("REGISTER orders billing"), "OK");
+    assert_eq!(n.command("REGISTER audit"), "OK");
+
+    assert_eq!(
+        h.lookup("orders").unwrap(),
+        http(http_port, "/lookup?topic=orders").1
+    );
+    assert_eq!(h.query(lookupd_query_topics), http(http_port, "/topics").1);
+    assert_eq!(h.query(lookupd_query_nodes), http(http_port, "/nodes").1);
+    let t = CString::new("orders").unwrap();
+    let mut out = ptr::null_mut();
+    assert_eq!(
+        unsafe { lookupd_query_channels(h.0, t.as_ptr(), &mut out) },
+        lookupd_result::LOOKUPD_OK
+    );
+    assert_eq!(take(out), http(http_port, "/channels?topic=orders").1);
+
+    assert_eq!(
+        h.lookup("missing"),
+        Err(lookupd_result::LOOKUPD_ERR_TOPIC_NOT_FOUND)
+    );
+    assert!(last_error().contains("missing"));
+    assert_eq!(
+        h.lookup("*"),
+        Err(lookupd_result::LOOKUPD_ERR_TOPIC_NOT_FOUND)
+    );
+    assert_eq!(http(http_port, "/lookup?topic=missing").0, 404);
+    h.stop();
+}
+
+#[test]
+fn start_stop_200_times_leaks_no_descriptors_or_threads() {
+    let _s = serial();
+    // The first start creates async-io's one process-wide reactor thread.
+    H::start(CONFIG).stop();
+    let (fds, threads) = (fd_count(), thread_names().len());
+    for _ in 0..200 {
+        let h = H::start(CONFIG);
+        assert_eq!(thread_names().len(), threads + 2, "two serving threads");
+        h.stop();
+        assert_eq!(
+            thread_names().len(),
+            threads,
+            "stop joins every thread it started"
+        );
+        assert_eq!(lookupd_threads(), 0);
+    }
+    assert_eq!(fd_count(), fds, "open descriptors grew");
+    assert_eq!(
+        thread_names().len(),
+        threads,
+        "threads grew: {:?}",
+        thread_names()
+    );
+}
+
+#[test]
+fn stop_closes_100_open_clients_within_a_second() {
+    let _s = serial();
+    let h = H::start(CONFIG);
+    let (tcp, http_port) = h.ports();
+    let mut clients: Vec<Nsqd> = (0..100)
+        .map(|i| {
+            let mut n = Nsqd::connect_raw(([127, 0, 0, 1], tcp).into());
+            n.send(b"  V1");
+            n.identify(5000 + i, 6000 + i);
+            assert_eq!(n.command("REGISTER t"), "OK");
+            n
+        })
+        .collect();
+    let mut idle_http = TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+    idle_http
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        h.lookup("t").unwrap().matches("remote_address").count(),
+        100
+    );
+
+    let start = Instant::now();
+    h.stop();
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+    for c in &mut clients {
+        c.assert_closed();
+    }
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        idle_http.read(&mut buf).unwrap_or(0),
+        0,
+        "HTTP client closed too"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", tcp)).is_err(),
+        "listener closed"
+    );
+}
+
+#[test]
+fn two_handles_are_independent() {
+    let _s = serial();
+    let a = H::start(CONFIG);
+    let b = H::start(CONFIG);
+    let (a_tcp, _) = a.ports();
+    let (_, b_http) = b.ports();
+    let mut n = Nsqd::connect_raw(([127, 0, 0, 1], a_tcp).into());
+    n.send(b"  V1");
+    n.identify(4150, 4151);
+    assert_eq!(n.command("REGISTER only-a"), "OK");
+    assert!(a.lookup("only-a").is_ok());
+    assert_eq!(
+        b.lookup("only-a"),
+        Err(lookupd_result::LOOKUPD_ERR_TOPIC_NOT_FOUND)
+    );
+    a.stop();
+    n.assert_closed();
+    assert_eq!(http(b_http, "/ping"), (200, "OK".into()));
+    assert_eq!(b.query(lookupd_query_topics), r#"{"topics":[]}"#);
+    b.stop();
+}
+
+#[test]
+fn hostile_arguments_are_errors_not_crashes() {
+    let _s = serial();
+    use lookupd_result::*;
+    let mut h = ptr::null_mut();
+    unsafe {
+        assert_eq!(
+            lookupd_start(ptr::null(), ptr::null_mut()),
+            LOOKUPD_ERR_NULL
+        );
+        assert!(last_error().contains("out"));
+        let bad_utf8 = b"{\"log_prefix\":\"\xff\"}\0";
+        assert_eq!(
+            lookupd_start(bad_utf8.as_ptr().cast(), &mut h),
+            LOOKUPD_ERR_UTF8
+        );
+        assert!(h.is_null());
+        for (json, key) in [
+            ("{", "<json>"),
+            ("[]", "<json>"),
+            (r#"{"nope":1}"#, "nope"),
+            (r#"{"tombstone_lifetime":"forever"}"#, "tombstone_lifetime"),
+            (
+                r#"{"tcp_address":"127.0.0.1:0","http_address":"nonsense"}"#,
+                "http_address",
+            ),
+        ] {
+            let c = CString::new(json).unwrap();
+            assert_eq!(
+                lookupd_start(c.as_ptr(), &mut h),
+                LOOKUPD_ERR_CONFIG,
+                "{json}"
+            );
+            assert!(last_error().contains(key), "{json}: {}", last_error());
+            assert!(h.is_null());
+        }
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = CString::new(format!(
+            r#"{{"tcp_address":"{}","http_address":"127.0.0.1:0","log_level":"fatal"}}"#,
+            taken.local_addr().unwrap()
+        ))
+        .unwrap();
+        assert_eq!(lookupd_start(c.as_ptr(), &mut h), LOOKUPD_ERR_BIND);
+        assert!(last_error().contains("failed"), "{}", last_error());
+
+        let live = H::start(CONFIG);
+        let mut port = 0u16;
+        let mut out: *mut c_char = ptr::null_mut();
+        let topic = CString::new("t").unwrap();
+        assert_eq!(lookupd_tcp_port(ptr::null(), &mut port), LOOKUPD_ERR_NULL);
+        assert_eq!(lookupd_http_port(live.0, ptr::null_mut()), LOOKUPD_ERR_NULL);
+        assert_eq!(
+            lookupd_query_lookup(ptr::null(), topic.as_ptr(), &mut out),
+            LOOKUPD_ERR_NULL
+        );
+        assert_eq!(
+            lookupd_query_lookup(live.0, ptr::null(), &mut out),
+            LOOKUPD_ERR_NULL
+        );
+        assert!(last_error().contains("topic"));
+        assert_eq!(
+            lookupd_query_lookup(live.0, topic.as_ptr(), ptr::null_mut()),
+            LOOKUPD_ERR_NULL
+        );
+        assert_eq!(
+            lookupd_query_topics(live.0, ptr::null_mut()),
+            LOOKUPD_ERR_NULL
+        );
+        assert_eq!(lookupd_query_nodes(ptr::null(), &mut out), LOOKUPD_ERR_NULL);
+        assert_eq!(
+            lookupd_query_channels(live.0, ptr::null(), &mut out),
+            LOOKUPD_ERR_NULL
+        );
+        let bad = b"t\xff\0";
+        assert_eq!(
+            lookupd_query_lookup(live.0, bad.as_ptr().cast(), &mut out),
+            LOOKUPD_ERR_UTF8
+        );
+        assert_eq!(
+            lookupd_query_channels(live.0, bad.as_ptr().cast(), &mut out),
+            LOOKUPD_ERR_UTF8
+        );
+        assert!(out.is_null(), "never written on failure");
+        lookupd_string_free(ptr::null_mut());
+        assert_eq!(lookupd_stop(ptr::null_mut()), LOOKUPD_OK);
+        live.stop();
+        let v = CStr::from_ptr(lookupd_version()).to_str().unwrap();
+        assert!(v.contains("nsq 1.3.0"), "{v}");
+    }
+    assert_eq!(get_ok_after_errors(), "OK");
+}
+
+/// A failed call leaves nothing behind: a fresh instance still works.
+fn get_ok_after_errors() -> String {
+    let h = ::lookupd::Handle::start(common::test_options()).unwrap();
+    get(&h, "/ping").body_str()
+}
+
+#[test]
+fn eight_threads_query_while_nsqd_clients_are_served() {
+    let _s = serial();
+    let h = H::start(CONFIG);
+    let (tcp, _) = h.ports();
+    std::thread::scope(|s| {
+        for i in 0..4u16 {
+            s.spawn(move || {
+                let mut n = Nsqd::connect_raw(([127, 0, 0, 1], tcp).into());
+                n.send(b"  V1");
+                n.identify(7000 + i, 8000 + i);
+                for j in 0..200 {
+                    assert_eq!(n.command(&format!("REGISTER topic{} ch", j % 20)), "OK");
+                    assert_eq!(n.command("PING"), "OK");
+                }
+            });
+        }
+        for _ in 0..8 {
+            let h = &h;
+            s.spawn(move || {
+                for j in 0..300 {
+                    match h.lookup(&format!("topic{}", j % 20)) {
+                        Ok(json) => {
+                            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+                            assert_eq!(v["channels"][0], "ch");
+                        }
+                        Err(rc) => assert_eq!(rc, lookupd_result::LOOKUPD_ERR_TOPIC_NOT_FOUND),
+                    }
+                    let topics: serde_json::Value =
+                        serde_json::from_str(&h.query(lookupd_query_topics)).unwrap();
+                    assert!(topics["topics"].as_array().unwrap().len() <= 20);
+                    h.query(lookupd_query_nodes);
+                }
+            });
+        }
+    });
+    let topics: serde_json::Value = serde_json::from_str(&h.query(lookupd_query_topics)).unwrap();
+    assert_eq!(topics["topics"].as_array().unwrap().len(), 20);
+    h.stop();
+}
