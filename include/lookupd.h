@@ -58,6 +58,10 @@ typedef enum lookupd_result {
    */
   LOOKUPD_ERR_TOPIC_NOT_FOUND = 6,
   /**
+   * lookupd failed in a way that is its own fault (a bug), not a panic.
+   */
+  LOOKUPD_ERR_INTERNAL = 7,
+  /**
    * A panic inside lookupd was caught at the boundary.
    */
   LOOKUPD_ERR_PANIC = 99,
@@ -161,7 +165,9 @@ void lookupd_string_free(char *s);
 /**
  * Stops the instance: stops accepting, closes every connection, joins
  * every thread it started, and frees the handle. NULL is fine. Call it at
- * most once per handle, after every other use of it has returned.
+ * most once per handle, after every other use of it has returned. The
+ * handle is freed whatever the result (an error here can only be
+ * `LOOKUPD_ERR_PANIC`); never pass it again.
  *
  * # Safety
  * `h` must be NULL or a live handle that no other thread is using.

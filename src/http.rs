@@ -13,11 +13,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use async_io::Timer;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
+use smol::future;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
 use crate::api::ApiError;
@@ -94,12 +96,34 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    // Bodies carry nothing for us, but are read (within the bound) so the
-    // connection can be reused, as Go reads them.
-    let body_ok = Limited::new(body, state.opts.max_http_request_size)
-        .collect()
-        .await
-        .is_ok();
+    // Bodies carry nothing for us, but are read (within the size and time
+    // bounds) so the connection can be reused, as Go reads them.
+    let body_read = future::or(
+        async {
+            let read = Limited::new(body, state.opts.max_http_request_size)
+                .collect()
+                .await;
+            Some(read.is_ok())
+        },
+        async {
+            Timer::after(state.opts.http_header_timeout).await;
+            None
+        },
+    )
+    .await;
+    let body_ok = match body_read {
+        Some(ok) => ok,
+        None => {
+            let mut r = v1_error(ApiError {
+                status: 408,
+                message: "REQUEST_TIMEOUT",
+            });
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            log_request(state, &r, &parts.method, &uri, remote, start);
+            return r;
+        }
+    };
     let path = match unescape_path(parts.uri.path()) {
         Ok(p) => p,
         Err(_) => return bad_request(),

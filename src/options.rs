@@ -47,7 +47,8 @@ pub struct Options {
     pub max_tcp_connections: usize,
     /// Most HTTP connections served at once; more are refused (ours).
     pub max_http_connections: usize,
-    /// Time an HTTP client has to send a request's headers (ours).
+    /// Time an HTTP client has to send a request's headers, and then its
+    /// body; also how long an idle keep-alive connection is kept (ours).
     pub http_header_timeout: Duration,
     /// Largest HTTP request head, and largest body, in bytes (ours).
     pub max_http_request_size: usize,
@@ -175,7 +176,7 @@ pub const SPECS: &[Spec] = &[
     Spec {
         name: "http_header_timeout",
         kind: Kind::Duration,
-        help: "time an HTTP client has to send a request's headers",
+        help: "time an HTTP client has to send a request's headers (and then its body); idle keep-alive connections close after it",
     },
     Spec {
         name: "max_http_request_size",

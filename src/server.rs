@@ -230,14 +230,29 @@ async fn accept_loop(
         Protocol::Tcp => "TCP",
         Protocol::Http => "HTTP",
     };
+    // While accept keeps failing (out of descriptors, say), one warning is
+    // logged when it starts and one line when it recovers.
+    let mut failing = false;
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                accept_failed(state, name, &e).await;
+                if !failing {
+                    logf!(
+                        state.log,
+                        Level::Warn,
+                        "{name}: temporary Accept() failure - {e}"
+                    );
+                }
+                failing = true;
+                accept_failed(&e).await;
                 continue;
             }
         };
+        if failing {
+            failing = false;
+            logf!(state.log, Level::Warn, "{name}: accepting again");
+        }
         let stats = &state.conns;
         let (open, accepted, refused, limit) = match proto {
             Protocol::Tcp => (
@@ -282,35 +297,39 @@ async fn accept_loop(
                     Protocol::Http => http::serve(conn_state.clone(), stream, remote).await,
                 }
             };
-            if let Err(panic) = AssertUnwindSafe(serve).catch_unwind().await {
-                conn_state.conns.panics.fetch_add(1, Ordering::Relaxed);
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                logf!(
-                    conn_state.log,
-                    Level::Error,
-                    "{name}: client({remote}) - connection task panicked: {what}"
-                );
-            }
+            contained(&conn_state, name, remote, serve).await;
         };
         ex.spawn(task).detach();
     }
 }
 
-/// Accept failures are logged and retried. Running out of descriptors or
-/// memory is waited out (without spinning) until connections close.
-async fn accept_failed(state: &State, name: &str, e: &io::Error) {
+/// Runs one connection's future so that a panic in it ends that
+/// connection only: it is logged and counted, and the executor thread goes
+/// on serving everyone else. (The connection's registrations are removed
+/// by its guard while unwinding.)
+async fn contained(state: &State, name: &str, remote: SocketAddr, serve: impl Future<Output = ()>) {
+    if let Err(panic) = AssertUnwindSafe(serve).catch_unwind().await {
+        state.conns.panics.fetch_add(1, Ordering::Relaxed);
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        logf!(
+            state.log,
+            Level::Error,
+            "{name}: client({remote}) - connection task panicked: {what}"
+        );
+    }
+}
+
+/// Waits before accepting again. Running out of descriptors or memory is
+/// waited out without spinning (the pending connection stays in the
+/// backlog, so retrying at once would fail at once) until connections close.
+async fn accept_failed(e: &io::Error) {
     let exhausted = matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    );
-    logf!(
-        state.log,
-        Level::Warn,
-        "{name}: temporary Accept() failure - {e}"
     );
     let pause = if exhausted {
         Duration::from_millis(100)
@@ -318,4 +337,59 @@ async fn accept_failed(state: &State, name: &str, e: &io::Error) {
         Duration::from_millis(5)
     };
     Timer::after(pause).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn quiet() -> Options {
+        Options {
+            tcp_address: "127.0.0.1:0".into(),
+            http_address: "127.0.0.1:0".into(),
+            log_level: Level::Fatal,
+            ..Options::default()
+        }
+    }
+
+    fn ping(addr: SocketAddr) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /ping HTTP/1.0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_panicking_connection_task_does_not_take_the_server_down() {
+        let server = Lookupd::bind(quiet()).unwrap();
+        let (state, ex, http_addr) = (
+            server.state().clone(),
+            server.executor(),
+            server.http_addr(),
+        );
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let thread = std::thread::spawn(move || {
+            async_io::block_on(server.run(async move {
+                let _ = stopped.recv().await;
+            }))
+        });
+        let remote: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        for _ in 0..3 {
+            let st = state.clone();
+            ex.spawn(async move {
+                contained(&st, "TCP", remote, async { panic!("injected fault") }).await;
+            })
+            .detach();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while state.conns.panics.load(Ordering::Relaxed) < 3 {
+            assert!(std::time::Instant::now() < deadline, "panics not contained");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(ping(http_addr).ends_with("OK"), "still serving");
+        stop.close();
+        thread.join().expect("serving thread ended normally");
+    }
 }

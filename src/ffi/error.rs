@@ -26,6 +26,8 @@ pub enum lookupd_result {
     LOOKUPD_ERR_START = 5,
     /// The topic is not registered (HTTP's 404 `TOPIC_NOT_FOUND`).
     LOOKUPD_ERR_TOPIC_NOT_FOUND = 6,
+    /// lookupd failed in a way that is its own fault (a bug), not a panic.
+    LOOKUPD_ERR_INTERNAL = 7,
     /// A panic inside lookupd was caught at the boundary.
     LOOKUPD_ERR_PANIC = 99,
 }

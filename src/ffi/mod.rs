@@ -77,8 +77,8 @@ unsafe fn write_json(out: *mut *mut c_char, json: Vec<u8>) -> Result<(), Failure
     Ok(())
 }
 
-/// Fails on a NULL out-parameter before any work is done, so that error
-/// wins over any other.
+/// Fails on a NULL out-parameter before any work is done. Every query
+/// checks its handle, then its out-parameter, then its other arguments.
 fn check_out(out: *mut *mut c_char) -> Result<(), Failure> {
     if out.is_null() {
         return Err(Failure::null("out_json"));
@@ -182,9 +182,11 @@ pub unsafe extern "C" fn lookupd_query_lookup(
     out_json: *mut *mut c_char,
 ) -> lookupd_result {
     boundary(|| {
-        // SAFETY: forwarded caller promises.
-        let (l, topic) = unsafe { (instance(h)?, c_str(topic, "topic")?) };
+        // SAFETY: forwarded caller promise.
+        let l = unsafe { instance(h) }?;
         check_out(out_json)?;
+        // SAFETY: forwarded caller promise.
+        let topic = unsafe { c_str(topic, "topic") }?;
         let json = l
             .handle
             .state()
@@ -216,6 +218,7 @@ pub unsafe extern "C" fn lookupd_query_topics(
     boundary(|| {
         // SAFETY: forwarded caller promises.
         let l = unsafe { instance(h) }?;
+        check_out(out_json)?;
         let json = l.handle.state().topics_json();
         // SAFETY: forwarded caller promise.
         unsafe { write_json(out_json, json) }
@@ -235,8 +238,11 @@ pub unsafe extern "C" fn lookupd_query_channels(
     out_json: *mut *mut c_char,
 ) -> lookupd_result {
     boundary(|| {
-        // SAFETY: forwarded caller promises.
-        let (l, topic) = unsafe { (instance(h)?, c_str(topic, "topic")?) };
+        // SAFETY: forwarded caller promise.
+        let l = unsafe { instance(h) }?;
+        check_out(out_json)?;
+        // SAFETY: forwarded caller promise.
+        let topic = unsafe { c_str(topic, "topic") }?;
         let json = l.handle.state().channels_json(topic.as_bytes());
         // SAFETY: forwarded caller promise.
         unsafe { write_json(out_json, json) }
@@ -255,6 +261,7 @@ pub unsafe extern "C" fn lookupd_query_nodes(
     boundary(|| {
         // SAFETY: forwarded caller promises.
         let l = unsafe { instance(h) }?;
+        check_out(out_json)?;
         let json = l.handle.state().nodes_json();
         // SAFETY: forwarded caller promise.
         unsafe { write_json(out_json, json) }
@@ -281,7 +288,9 @@ pub unsafe extern "C" fn lookupd_string_free(s: *mut c_char) {
 
 /// Stops the instance: stops accepting, closes every connection, joins
 /// every thread it started, and frees the handle. NULL is fine. Call it at
-/// most once per handle, after every other use of it has returned.
+/// most once per handle, after every other use of it has returned. The
+/// handle is freed whatever the result (an error here can only be
+/// `LOOKUPD_ERR_PANIC`); never pass it again.
 ///
 /// # Safety
 /// `h` must be NULL or a live handle that no other thread is using.

@@ -1,0 +1,3 @@
+module lookupd.example/bindings/go
+
+go 1.19
