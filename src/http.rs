@@ -124,29 +124,50 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
             return r;
         }
     };
-    let path = match unescape_path(parts.uri.path()) {
+    let (response, logged) = dispatch(
+        state,
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        body_ok,
+    );
+    if logged {
+        log_request(state, &response, &parts.method, &uri, remote, start);
+    }
+    response
+}
+
+/// Everything a request gets once its body is read: decoding, routing, the
+/// endpoint, the envelope. Also says whether Go would log the request
+/// (it logs handled, not-found and not-allowed requests, not redirects).
+fn dispatch(
+    state: &State,
+    method: &Method,
+    raw_path: &str,
+    raw_query: Option<&str>,
+    body_ok: bool,
+) -> (Response<Body>, bool) {
+    let path = match unescape_path(raw_path) {
         Ok(p) => p,
-        Err(_) => return bad_request(),
+        Err(_) => return (bad_request(), false),
     };
-    let query = parts.uri.query().unwrap_or("");
-    let response = match resolve(&parts.method, &path) {
+    match resolve(method, &path) {
         Resolution::Handle(route) => {
             let response = if body_ok {
-                respond(state, route, query)
+                respond(state, route, raw_query.unwrap_or(""))
             } else {
                 v1_error(ApiError {
                     status: 413,
                     message: "REQUEST_TOO_LARGE",
                 })
             };
-            log_request(state, &response, &parts.method, &uri, remote, start);
-            response
+            (response, true)
         }
-        Resolution::Redirect(to) => redirect(&parts.method, to, parts.uri.query()),
+        Resolution::Redirect(to) => (redirect(method, to, raw_query), false),
         Resolution::Options(allow) => {
             let mut r = Response::new(Body::default());
             r.headers_mut().insert(ALLOW, allow);
-            r
+            (r, false)
         }
         Resolution::NotAllowed(allow) => {
             let mut r = v1_error(ApiError {
@@ -154,19 +175,36 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
                 message: "METHOD_NOT_ALLOWED",
             });
             r.headers_mut().insert(ALLOW, allow);
-            log_request(state, &r, &parts.method, &uri, remote, start);
-            r
+            (r, true)
         }
-        Resolution::NotFound => {
-            let r = v1_error(ApiError {
+        Resolution::NotFound => (
+            v1_error(ApiError {
                 status: 404,
                 message: "NOT_FOUND",
-            });
-            log_request(state, &r, &parts.method, &uri, remote, start);
-            r
-        }
+            }),
+            true,
+        ),
+    }
+}
+
+/// The status and body an HTTP request line would get, without a socket:
+/// the entry point of the fuzz target and property tests for HTTP query
+/// handling. `target` is the request target, path and query.
+#[doc(hidden)]
+pub fn answer(state: &State, method: &str, target: &str) -> (u16, Vec<u8>) {
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+        return (400, Vec::new());
     };
-    response
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let (response, _) = dispatch(state, &method, path, query, true);
+    let status = response.status().as_u16();
+    let body = future::block_on(response.into_body().collect())
+        .map(|c| c.to_bytes().to_vec())
+        .unwrap_or_default();
+    (status, body)
 }
 
 fn log_request(

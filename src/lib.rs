@@ -49,5 +49,7 @@ pub mod state;
 mod tcp;
 
 pub use handle::Handle;
+#[doc(hidden)]
+pub use http::answer as http_answer;
 pub use options::Options;
 pub use server::{Lookupd, StartError};

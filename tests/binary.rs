@@ -65,7 +65,8 @@ impl Daemon {
     }
 
     fn signal(&self, sig: i32) {
-        let rc = unsafe { libc_kill(self.child.id() as i32, sig) };
+        // SAFETY: sending a signal to our own child process.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
         assert_eq!(rc, 0);
     }
 
@@ -88,12 +89,8 @@ impl Drop for Daemon {
     }
 }
 
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-const SIGINT: i32 = 2;
-const SIGTERM: i32 = 15;
+const SIGINT: i32 = libc::SIGINT;
+const SIGTERM: i32 = libc::SIGTERM;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().unwrap();
@@ -260,4 +257,60 @@ fn port_in_use_exits_1_with_a_clear_message() {
         err.to_lowercase().contains("address already in use"),
         "{err}"
     );
+}
+
+#[test]
+fn sigterm_with_1000_open_connections_exits_0_within_a_second() {
+    raise_fd_limit();
+    let mut d = Daemon::spawn(&LOOPBACK);
+    let tcp = d.port("TCP");
+    let http = d.port("HTTP");
+    let mut conns = Vec::new();
+    for i in 0..1000u32 {
+        // Half are identified nsqd with a registration, half HTTP clients
+        // holding keep-alive connections.
+        if i % 2 == 0 {
+            let mut s = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+            let body = format!(
+                r#"{{"broadcast_address":"h{i}","tcp_port":1,"http_port":2,"version":"v"}}"#
+            );
+            let mut msg = b"  V1IDENTIFY\n".to_vec();
+            msg.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            msg.extend_from_slice(body.as_bytes());
+            msg.extend_from_slice(b"REGISTER t\n");
+            s.write_all(&msg).unwrap();
+            conns.push(s);
+        } else {
+            let mut s = TcpStream::connect(("127.0.0.1", http)).unwrap();
+            s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            conns.push(s);
+        }
+    }
+    // Every connection has been served once (replies are waiting).
+    for s in &mut conns {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut first = [0u8; 1];
+        s.read_exact(&mut first).unwrap();
+    }
+    let start = Instant::now();
+    d.signal(SIGTERM);
+    assert_eq!(d.wait(), 0);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    for s in &mut conns {
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    }
+}
+
+fn raise_fd_limit() {
+    // SAFETY: plain getrlimit/setrlimit on a struct we own.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use smol::future;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
+use smol::Timer;
 
 use crate::rt;
 
@@ -169,11 +170,30 @@ impl Nsqd {
     }
 
     /// Writes `commands` (`n` newline-terminated commands) while reading
-    /// their `n` replies, each of which must be `OK`.
-    pub async fn pipeline(&mut self, commands: &[u8], n: usize) -> io::Result<()> {
+    /// their `n` replies, each of which must be `OK`. With `rate`
+    /// (commands per second), writes in chunks of 100 commands on that
+    /// schedule instead of all at once.
+    pub async fn pipeline(
+        &mut self,
+        commands: &[u8],
+        n: usize,
+        rate: Option<f64>,
+    ) -> io::Result<()> {
         let mut writer = self.stream.clone();
         let write = async move {
-            writer.write_all(commands).await?;
+            match rate {
+                None => writer.write_all(commands).await?,
+                Some(rate) => {
+                    let start = Instant::now();
+                    let mut from = 0;
+                    for (k, chunk_end) in chunk_ends(commands, 100).into_iter().enumerate() {
+                        let due = Duration::from_secs_f64(k as f64 * 100.0 / rate);
+                        Timer::at(start + due).await;
+                        writer.write_all(&commands[from..chunk_end]).await?;
+                        from = chunk_end;
+                    }
+                }
+            }
             writer.flush().await
         };
         let read = async {
@@ -192,13 +212,41 @@ impl Nsqd {
     }
 }
 
-/// Opens `n` identified connections, at most 256 handshakes at a time.
-/// Producer indexes start at `first`.
-pub async fn connect_many(addr: SocketAddr, first: usize, n: usize) -> io::Result<Vec<Nsqd>> {
+/// Ends (exclusive) of successive chunks of `lines` lines each.
+fn chunk_ends(commands: &[u8], lines: usize) -> Vec<usize> {
+    let mut seen = 0;
+    let mut ends: Vec<usize> = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .filter_map(|(i, _)| {
+            seen += 1;
+            (seen % lines == 0).then_some(i + 1)
+        })
+        .collect();
+    if ends.last() != Some(&commands.len()) && !commands.is_empty() {
+        ends.push(commands.len());
+    }
+    ends
+}
+
+/// Handshakes in flight at once when opening many connections: below the
+/// 128-connection listen backlog that Rust's std (and so our server)
+/// uses, so a burst of SYNs is not dropped (see bench/README.md).
+pub const DEFAULT_BURST: usize = 100;
+
+/// Opens `n` identified connections, at most `burst` handshakes at a
+/// time. Producer indexes start at `first`.
+pub async fn connect_many(
+    addr: SocketAddr,
+    first: usize,
+    n: usize,
+    burst: usize,
+) -> io::Result<Vec<Nsqd>> {
     let mut out = Vec::with_capacity(n);
     let mut i = 0;
     while i < n {
-        let batch = (n - i).min(256);
+        let batch = (n - i).min(burst.max(1));
         let tasks: Vec<_> = (i..i + batch)
             .map(|k| rt::spawn(Nsqd::connect(addr, first + k)))
             .collect();
@@ -220,13 +268,15 @@ impl Fleet {
     pub async fn connect(addr: SocketAddr, layout: Layout) -> io::Result<Fleet> {
         Ok(Fleet {
             layout,
-            conns: connect_many(addr, 0, layout.producers).await?,
+            conns: connect_many(addr, 0, layout.producers, DEFAULT_BURST).await?,
         })
     }
 
-    /// Every producer pipelines its REGISTERs, all in parallel. Returns the
-    /// time from the first write to the last `OK`.
-    pub async fn register_all(&mut self) -> io::Result<Duration> {
+    /// Every producer pipelines its REGISTERs, all in parallel (at
+    /// `rate` registrations per second in all, if given). Returns the time
+    /// from the first write to the last `OK`.
+    pub async fn register_all(&mut self, rate: Option<f64>) -> io::Result<Duration> {
+        let per_producer_rate = rate.map(|r| r / self.conns.len().max(1) as f64);
         let per = self.layout.commands_per_producer();
         let commands: Vec<Vec<u8>> = (0..self.conns.len())
             .map(|p| self.layout.commands(p))
@@ -238,7 +288,7 @@ impl Fleet {
             .zip(commands)
             .map(|(mut c, cmds)| {
                 rt::spawn(async move {
-                    c.pipeline(&cmds, per).await?;
+                    c.pipeline(&cmds, per, per_producer_rate).await?;
                     io::Result::Ok(c)
                 })
             })

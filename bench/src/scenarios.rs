@@ -11,7 +11,7 @@ use smol::Timer;
 use crate::args::Args;
 use crate::http::HttpConn;
 use crate::load::{http_load, ns_since, ping_load, Outcome, PathFn};
-use crate::nsqd::{connect_many, Fleet, Layout};
+use crate::nsqd::{connect_many, Fleet, Layout, DEFAULT_BURST};
 use crate::stats::{self, ended_within, latency_of, overlapping, Latency, Sample};
 use crate::sys::{rss_kib, CpuSample};
 
@@ -262,7 +262,7 @@ async fn registered_fleet(c: &Common, layout: Layout, f: &mut Figures) -> Res<Fl
     let mut fleet = Fleet::connect(c.tcp, layout)
         .await
         .map_err(io("connecting the fleet"))?;
-    let took = fleet.register_all().await.map_err(io("registering"))?;
+    let took = fleet.register_all(None).await.map_err(io("registering"))?;
     fleet.ping_all().await.map_err(io("PING"))?;
     f.put("registrations", layout.registrations() as f64);
     f.put("register_s", took.as_secs_f64());
@@ -443,7 +443,7 @@ pub async fn register(c: Common, a: Args) -> Res<()> {
         .map_err(io("connecting the fleet"))?;
     let mut f = Figures::default();
     let before = CpuSample::now(c.pid);
-    let took = fleet.register_all().await.map_err(io("registering"))?;
+    let took = fleet.register_all(None).await.map_err(io("registering"))?;
     let after = CpuSample::now(c.pid);
     let (own, server) = before.percent_until(&after);
     let n = layout.registrations() as f64;
@@ -475,7 +475,9 @@ pub async fn ping(c: Common, a: Args) -> Res<()> {
     let mut l = load_args(&a)?;
     l.concurrency = n;
     a.finish()?;
-    let conns = connect_many(c.tcp, 0, n).await.map_err(io("connecting"))?;
+    let conns = connect_many(c.tcp, 0, n, DEFAULT_BURST)
+        .await
+        .map_err(io("connecting"))?;
     let t0 = Instant::now();
     let load = ping_load(conns, t0);
     let w = window(t0, l.warmup, l.duration, c.pid).await;
@@ -494,6 +496,7 @@ pub async fn ping(c: Common, a: Args) -> Res<()> {
 pub async fn idle(c: Common, a: Args) -> Res<()> {
     let n: usize = a.get("connections", 10_000usize)?;
     let settle = secs(&a, "settle", 1.0)?;
+    let burst: usize = a.get("burst", DEFAULT_BURST)?;
     a.finish()?;
     let pid = c.pid.ok_or("idle needs --pid")?;
     let limit = crate::sys::raise_nofile_limit();
@@ -505,7 +508,9 @@ pub async fn idle(c: Common, a: Args) -> Res<()> {
     Timer::after(settle).await;
     let before = rss_kib(pid).ok_or("cannot read the server's VmRSS")?;
     let started = Instant::now();
-    let conns = connect_many(c.tcp, 0, n).await.map_err(io("connecting"))?;
+    let conns = connect_many(c.tcp, 0, n, burst)
+        .await
+        .map_err(io("connecting"))?;
     let connect_s = started.elapsed().as_secs_f64();
     Timer::after(settle).await;
     let after = rss_kib(pid).ok_or("cannot read the server's VmRSS")?;
@@ -527,7 +532,7 @@ pub async fn idle(c: Common, a: Args) -> Res<()> {
     let human = format!(
         "{per:.2} KiB per connection (RSS {before} -> {after} KiB), {n} connections opened in {connect_s:.2} s, /nodes lists {seen}"
     );
-    let params = json!({ "connections": n, "settle_s": settle.as_secs_f64() });
+    let params = json!({ "connections": n, "settle_s": settle.as_secs_f64(), "burst": burst });
     emit(&c, "idle", format!("idle n={n}"), params, &f, human);
     if seen != n {
         eprintln!("  warning: /nodes lists {seen} producers, {n} connected");
@@ -549,9 +554,21 @@ pub async fn disconnect_storm(c: Common, a: Args) -> Res<()> {
     let sample: Vec<usize> = (0..sample.clamp(1, space))
         .map(|i| i * space / sample.clamp(1, space))
         .collect();
-    let mut checker = HttpConn::connect(c.http)
-        .await
-        .map_err(io("HTTP connect"))?;
+    // One probe connection per sampled topic plus one for /nodes, opened
+    // now; after the close each polls its path until the producers are
+    // gone, so the clear time resolves to about one request.
+    let mut paths: Vec<String> = sample
+        .iter()
+        .map(|t| format!("/lookup?topic=t{t}"))
+        .collect();
+    paths.push("/nodes".to_string());
+    let mut probes = Vec::with_capacity(paths.len());
+    for p in paths {
+        let conn = HttpConn::connect(c.http)
+            .await
+            .map_err(io("HTTP connect"))?;
+        probes.push((p, conn));
+    }
 
     let t0 = Instant::now();
     let load = http_load(c.http, l.concurrency, t0, lookup_path(space));
@@ -562,36 +579,24 @@ pub async fn disconnect_storm(c: Common, a: Args) -> Res<()> {
 
     let close = ns_since(t0);
     fleet.close();
-    let mut body = Vec::new();
+    let timeout_ns = timeout.as_nanos() as u64;
+    let tasks: Vec<_> = probes
+        .into_iter()
+        .map(|(path, mut conn)| {
+            crate::rt::spawn(async move { probe(&mut conn, &path, t0, close, timeout_ns).await })
+        })
+        .collect();
+    let mut clear = Some(0u64);
     let mut last_seen = None;
-    let mut clear = None;
     let mut rounds = 0u64;
-    'check: while ns_since(t0) - close < timeout.as_nanos() as u64 {
-        rounds += 1;
-        body.clear();
-        checker
-            .get("/nodes", Some(&mut body))
-            .await
-            .map_err(io("GET /nodes"))?;
-        if producers_in(&body)? > 0 {
-            last_seen = Some(ns_since(t0) - close);
-            continue;
-        }
-        for t in &sample {
-            body.clear();
-            let p = format!("/lookup?topic=t{t}");
-            let r = checker
-                .get(&p, Some(&mut body))
-                .await
-                .map_err(io(&format!("GET {p}")))?;
-            if r.status == 200 && producers_in(&body)? > 0 {
-                last_seen = Some(ns_since(t0) - close);
-                continue 'check;
-            }
-        }
-        clear = Some(ns_since(t0) - close);
-        break;
+    for t in tasks {
+        let p = t.await?;
+        rounds += p.requests;
+        clear = clear.zip(p.clean_at).map(|(a, b)| a.max(b));
+        last_seen = last_seen.max(p.dirty_at);
     }
+    let clear = clear.map(|at| at - close);
+    let last_seen = last_seen.map(|at| at.saturating_sub(close));
     let clear_at = clear.map_or(ns_since(t0), |d| close + d);
     // Keep the load on for the rest of the duration, or until clear.
     Timer::at((t0 + l.warmup + l.duration).max(Instant::now())).await;
@@ -602,7 +607,7 @@ pub async fn disconnect_storm(c: Common, a: Args) -> Res<()> {
     let ms = |ns: u64| ns as f64 / 1e6;
     f.opt("clear_ms", clear.map(ms));
     f.put("last_seen_ms", last_seen.map_or(0.0, ms));
-    f.put("check_rounds", rounds as f64);
+    f.put("probe_requests", rounds as f64);
     let storm: Vec<Sample> = overlapping(&out.samples, close, clear_at);
     f.latency("storm", &latency_of(&storm));
     f.put("storm_requests", storm.len() as f64);
@@ -631,7 +636,7 @@ pub async fn disconnect_storm(c: Common, a: Args) -> Res<()> {
     params["sample_topics"] = json!(sample.len());
     load_params(&mut params, &l, &c);
     let human = format!(
-        "clear after {} (last seen {:.3} ms, {} check rounds); /lookup during the storm: {} requests, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; before: p50 {:.3} ms, p99 {:.3} ms; errors {}",
+        "clear after {} (last seen {:.3} ms, {} probe requests); /lookup during the storm: {} requests, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; before: p50 {:.3} ms, p99 {:.3} ms; errors {}",
         clear.map_or("NEVER (timeout)".to_string(), |d| format!("{:.3} ms", ms(d))),
         f.get("last_seen_ms"),
         rounds,
@@ -653,6 +658,52 @@ pub async fn disconnect_storm(c: Common, a: Args) -> Res<()> {
     Ok(())
 }
 
+/// What one disconnect-storm probe saw (times in ns since t0).
+struct Probe {
+    /// End of the first answer without producers.
+    clean_at: Option<u64>,
+    /// Start of the last answer that still listed producers.
+    dirty_at: Option<u64>,
+    requests: u64,
+}
+
+/// Polls `path` until its answer lists no producer (a 404 counts as
+/// none), or `timeout_ns` after `close`.
+async fn probe(
+    conn: &mut HttpConn,
+    path: &str,
+    t0: Instant,
+    close: u64,
+    timeout_ns: u64,
+) -> Res<Probe> {
+    let mut body = Vec::new();
+    let mut p = Probe {
+        clean_at: None,
+        dirty_at: None,
+        requests: 0,
+    };
+    while ns_since(t0) - close < timeout_ns {
+        body.clear();
+        let start = ns_since(t0);
+        let r = conn
+            .get(path, Some(&mut body))
+            .await
+            .map_err(io(&format!("GET {path}")))?;
+        p.requests += 1;
+        let listed = match r.status {
+            200 => producers_in(&body)?,
+            404 => 0,
+            s => return Err(format!("GET {path} answered {s}")),
+        };
+        if listed == 0 {
+            p.clean_at = Some(ns_since(t0));
+            return Ok(p);
+        }
+        p.dirty_at = Some(start);
+    }
+    Ok(p)
+}
+
 /// `register-stream`: /lookup latency while REGISTERs stream in.
 pub async fn register_stream(c: Common, a: Args) -> Res<()> {
     let total: usize = a.get("registrations", 100_000usize)?;
@@ -664,6 +715,8 @@ pub async fn register_stream(c: Common, a: Args) -> Res<()> {
     let topics = total / (producers * channels.max(1));
     let layout = layout_args(&a, producers, topics)?;
     let l = load_args(&a)?;
+    let rate: f64 = a.get("rate", 0.0)?;
+    let rate = (rate > 0.0).then_some(rate);
     a.finish()?;
     let mut fleet = Fleet::connect(c.tcp, layout)
         .await
@@ -673,7 +726,7 @@ pub async fn register_stream(c: Common, a: Args) -> Res<()> {
     Timer::at(t0 + l.warmup).await;
     let cpu_a = CpuSample::now(c.pid);
     let start = ns_since(t0);
-    let took = fleet.register_all().await.map_err(io("registering"))?;
+    let took = fleet.register_all(rate).await.map_err(io("registering"))?;
     let end = ns_since(t0);
     let cpu_b = CpuSample::now(c.pid);
     let out = load.finish().await;
@@ -708,6 +761,7 @@ pub async fn register_stream(c: Common, a: Args) -> Res<()> {
     f.opt("server_cpu_pct", server);
 
     let mut params = layout_params(&layout);
+    params["rate"] = json!(rate);
     load_params(&mut params, &l, &c);
     let human = format!(
         "{} registrations in {:.3} s ({:.0}/s); /lookup meanwhile: {} requests ({} found, {} not yet), p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; errors {}",

@@ -75,11 +75,12 @@ impl CpuSample {
     }
 
     /// CPU use between `self` and `later`, in percent of one core:
-    /// (loadgen, server).
+    /// (loadgen, server). None for spans under half a second, which the
+    /// kernel's clock ticks cannot resolve.
     pub fn percent_until(&self, later: &CpuSample) -> (Option<f64>, Option<f64>) {
         let wall = later.at.duration_since(self.at).as_secs_f64();
         let pct = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (Some(a), Some(b)) if wall > 0.0 => {
+            (Some(a), Some(b)) if wall >= 0.5 => {
                 Some(b.saturating_sub(a) as f64 / ticks_per_second() / wall * 100.0)
             }
             _ => None,

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Runs the benchmark scenarios against our nsqlookupd and, when present, the
+# Go original, each RUNS times with a fresh server per run, and writes
+#   bench/results/<stamp>-<impl>.jsonl      raw result lines (one per run)
+#   bench/results/<stamp>-<impl>-server.log the servers' stderr
+#   bench/results/<stamp>-summary.md        medians per scenario and impl
+#   bench/lookup-scaling.png                /lookup against registrations
+# QUICK=1 shrinks every size and duration (a smoke run) and writes under
+# bench/results/quick/ instead. Every knob is an environment variable; see
+# bench/README.md.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+
+QUICK=${QUICK:-0}
+q() { if [ "$QUICK" = 1 ]; then echo "$1"; else echo "$2"; fi; }
+
+RUNS=${RUNS:-$(q 1 5)}
+DURATION=${DURATION:-$(q 2 10)}
+WARMUP=${WARMUP:-$(q 0.5 1)}
+CONCURRENCY=${CONCURRENCY:-64}
+LOADGEN_THREADS=${LOADGEN_THREADS:-1}
+SCENARIOS=${SCENARIOS:-"scaling lookup-empty query-nodes query-topics query-channels register ping idle disconnect-storm register-stream"}
+IMPLS=${IMPLS:-"ours go"}
+
+SCALING_PRODUCERS=${SCALING_PRODUCERS:-100}
+SCALING_TOPICS=${SCALING_TOPICS:-$(q "1 10 100 1000" "1 10 100 1000 10000")}
+SCALING_CHANNELS=${SCALING_CHANNELS:-1}
+LAYOUT=${LAYOUT:-shared}
+QUERY_PRODUCERS=${QUERY_PRODUCERS:-$(q 20 100)}
+QUERY_TOPICS=${QUERY_TOPICS:-$(q 50 100)}
+REGISTER_PRODUCERS=${REGISTER_PRODUCERS:-$(q 20 100)}
+REGISTER_TOPICS=${REGISTER_TOPICS:-$(q 200 1000)}
+PING_CONNECTIONS=${PING_CONNECTIONS:-50}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-$(q 1000 10000)}
+STORM_PRODUCERS=${STORM_PRODUCERS:-$(q 20 100)}
+STORM_TOPICS=${STORM_TOPICS:-$(q 200 1000)}
+STREAM_REGISTRATIONS=${STREAM_REGISTRATIONS:-$(q 10000 100000)}
+STREAM_PRODUCERS=${STREAM_PRODUCERS:-$(q 20 100)}
+STREAM_RATE=${STREAM_RATE:-0}
+
+OUT=${OUT:-$(q "$HERE/results/quick" "$HERE/results")}
+STAMP=${STAMP:-$(date -u +%Y%m%d-%H%M%S)}
+PLOT_OUT=${PLOT_OUT:-$(q "$OUT/$STAMP-lookup-scaling.png" "$HERE/lookup-scaling.png")}
+
+OURS_BIN=${OURS_NSQLOOKUPD:-$ROOT/target/release/nsqlookupd}
+GO_BIN=${GO_NSQLOOKUPD:-/work/ref/bin/nsqlookupd}
+LOADGEN=$ROOT/target/release/loadgen
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    echo "== building release binaries" >&2
+    (cd "$ROOT" && cargo build --release --bin nsqlookupd && cargo build --release -p lookupd-bench --bin loadgen)
+fi
+
+impl_bin() {
+    case "$1" in
+        ours) echo "$OURS_BIN" ;;
+        go) echo "$GO_BIN" ;;
+        *) echo "unknown implementation $1" >&2; return 1 ;;
+    esac
+}
+
+AVAILABLE=""
+for impl in $IMPLS; do
+    bin=$(impl_bin "$impl")
+    if [ -x "$bin" ]; then
+        AVAILABLE="$AVAILABLE $impl"
+    else
+        echo "== $impl: no executable at $bin, skipped" >&2
+    fi
+done
+[ -n "$AVAILABLE" ] || { echo "no server to measure" >&2; exit 1; }
+
+mkdir -p "$OUT"
+FAILURES=0
+PID=""
+TCP=""
+HTTP=""
+
+start_server() {
+    local impl=$1 bin ports
+    bin=$(impl_bin "$impl")
+    ports=$("$LOADGEN" free-ports 2)
+    TCP=127.0.0.1:${ports% *}
+    HTTP=127.0.0.1:${ports#* }
+    # -log-level=warn on both: at info, every REGISTER is logged.
+    "$bin" -tcp-address="$TCP" -http-address="$HTTP" -log-level=warn \
+        2>>"$OUT/$STAMP-$impl-server.log" &
+    PID=$!
+    if ! "$LOADGEN" wait-ready --http "$HTTP" --timeout 10; then
+        echo "== $impl did not start; see $OUT/$STAMP-$impl-server.log" >&2
+        kill "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+        return 1
+    fi
+}
+
+stop_server() {
+    local impl=$1 rc=0
+    if ! kill -0 "$PID" 2>/dev/null; then
+        wait "$PID" || rc=$?
+        echo "== $impl: the server had exited (status $rc) before the end of the scenario" >&2
+        echo "[bench] server exited early with status $rc" >>"$OUT/$STAMP-$impl-server.log"
+        FAILURES=$((FAILURES + 1))
+        return
+    fi
+    kill -TERM "$PID"
+    wait "$PID" || rc=$?
+    if [ "$rc" != 0 ]; then
+        echo "== $impl: the server exited with status $rc on SIGTERM" >&2
+    fi
+}
+
+# measure IMPL SCENARIO ARGS...: one scenario on a fresh server.
+measure() {
+    local impl=$1
+    shift
+    start_server "$impl" || { FAILURES=$((FAILURES + 1)); return; }
+    echo "[bench] $* (pid $PID)" >>"$OUT/$STAMP-$impl-server.log"
+    if ! "$LOADGEN" "$@" --tcp "$TCP" --http "$HTTP" --pid "$PID" --label "$impl" \
+        --threads "$LOADGEN_THREADS" >>"$OUT/$STAMP-$impl.jsonl"; then
+        echo "== $impl: loadgen $1 failed" >&2
+        FAILURES=$((FAILURES + 1))
+    fi
+    stop_server "$impl"
+}
+
+LOAD=(--duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
+
+for run in $(seq 1 "$RUNS"); do
+    echo "== run $run of $RUNS" >&2
+    for scenario in $SCENARIOS; do
+        case $scenario in
+            scaling)
+                for t in $SCALING_TOPICS; do
+                    for impl in $AVAILABLE; do
+                        measure "$impl" lookup --tag scaling --producers "$SCALING_PRODUCERS" \
+                            --topics "$t" --channels "$SCALING_CHANNELS" --layout "$LAYOUT" "${LOAD[@]}"
+                    done
+                done
+                ;;
+            lookup-empty)
+                for impl in $AVAILABLE; do
+                    measure "$impl" lookup --producers 1 --topics 1 "${LOAD[@]}"
+                done
+                ;;
+            query-nodes | query-topics | query-channels)
+                for impl in $AVAILABLE; do
+                    measure "$impl" query --endpoint "${scenario#query-}" --producers "$QUERY_PRODUCERS" \
+                        --topics "$QUERY_TOPICS" --layout "$LAYOUT" "${LOAD[@]}"
+                done
+                ;;
+            register)
+                for impl in $AVAILABLE; do
+                    measure "$impl" register --producers "$REGISTER_PRODUCERS" \
+                        --topics "$REGISTER_TOPICS" --layout "$LAYOUT"
+                done
+                ;;
+            ping)
+                for impl in $AVAILABLE; do
+                    measure "$impl" ping --connections "$PING_CONNECTIONS" \
+                        --duration "$DURATION" --warmup "$WARMUP"
+                done
+                ;;
+            idle)
+                for impl in $AVAILABLE; do
+                    measure "$impl" idle --connections "$IDLE_CONNECTIONS"
+                done
+                ;;
+            disconnect-storm)
+                for impl in $AVAILABLE; do
+                    measure "$impl" disconnect-storm --producers "$STORM_PRODUCERS" \
+                        --topics "$STORM_TOPICS" --layout "$LAYOUT" "${LOAD[@]}"
+                done
+                ;;
+            register-stream)
+                for impl in $AVAILABLE; do
+                    measure "$impl" register-stream --registrations "$STREAM_REGISTRATIONS" \
+                        --producers "$STREAM_PRODUCERS" --layout "$LAYOUT" --rate "$STREAM_RATE" \
+                        --warmup "$WARMUP" --concurrency "$CONCURRENCY"
+                done
+                ;;
+            *)
+                echo "unknown scenario $scenario" >&2
+                exit 2
+                ;;
+        esac
+    done
+done
+
+FILES=()
+for impl in $AVAILABLE; do
+    [ -s "$OUT/$STAMP-$impl.jsonl" ] && FILES+=("$OUT/$STAMP-$impl.jsonl")
+done
+if [ ${#FILES[@]} -gt 0 ]; then
+    "$LOADGEN" summarize "${FILES[@]}" >"$OUT/$STAMP-summary.md"
+    cat "$OUT/$STAMP-summary.md"
+    if grep -q '"tag":"scaling"' "${FILES[@]}"; then
+        "$LOADGEN" plot --out "$PLOT_OUT" "${FILES[@]}" || FAILURES=$((FAILURES + 1))
+    fi
+fi
+echo "== results: ${FILES[*]:-none}; $FAILURES failure(s)" >&2
+[ "$FAILURES" = 0 ]
