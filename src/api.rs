@@ -342,7 +342,7 @@ impl State {
             "DB: setting tombstone for producer@{node} of topic({topic})"
         );
         let now = self.now();
-        self.read().tombstone(&topic, &node, now);
+        self.write().tombstone(&topic, &node, now);
         Ok(())
     }
 

@@ -92,8 +92,12 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Action, CliError> {
             _ => {
                 let key = option_key(name)
                     .ok_or_else(|| flag_error(format!("flag provided but not defined: -{name}")))?;
-                let value =
-                    value.ok_or_else(|| flag_error(format!("flag needs an argument: -{name}")))?;
+                let value = match value {
+                    Some(v) => v,
+                    // A bare boolean flag is true, as in Go.
+                    None if is_bool_option(name) => "true".to_owned(),
+                    None => return Err(flag_error(format!("flag needs an argument: -{name}"))),
+                };
                 settings.push((key, value));
             }
         }
@@ -153,7 +157,8 @@ fn scan<S: AsRef<str>>(args: &[S]) -> Result<Vec<(&str, Option<String>)>, CliErr
             Some((n, v)) => (n, Some(v.to_owned())),
             None => (body, None),
         };
-        let takes_value = !matches!(name, VERSION | VERBOSE | "help" | "h");
+        let takes_value =
+            !matches!(name, VERSION | VERBOSE | "help" | "h") && !is_bool_option(name);
         let value = if value.is_none() && takes_value && is_known(name) {
             let v = args
                 .get(i)
@@ -167,6 +172,12 @@ fn scan<S: AsRef<str>>(args: &[S]) -> Result<Vec<(&str, Option<String>)>, CliErr
         out.push((name, value));
     }
     Ok(out)
+}
+
+fn is_bool_option(flag: &str) -> bool {
+    option_key(flag)
+        .and_then(options::spec)
+        .is_some_and(|s| s.kind == Kind::Bool)
 }
 
 fn is_known(flag: &str) -> bool {
@@ -213,6 +224,7 @@ pub fn load_config(
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    let mut items: Vec<String>;
     for (key, value) in &table {
         if options::spec(key).is_none() {
             warnings.push(format!(
@@ -226,7 +238,18 @@ pub fn load_config(
             toml::Value::Float(f) => Value::Float(*f),
             toml::Value::Boolean(b) => Value::Bool(*b),
             toml::Value::Datetime(_) => Value::Other("a datetime"),
-            toml::Value::Array(_) => Value::Other("an array"),
+            toml::Value::Array(a) => {
+                items = a
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default();
+                if items.len() == a.len() {
+                    Value::Items(&items)
+                } else {
+                    Value::Other("an array of non-strings")
+                }
+            }
             toml::Value::Table(_) => Value::Other("a table"),
         };
         opts.set(key, v).map_err(|e| fail(e.to_string()))?;
@@ -258,6 +281,8 @@ pub fn usage() -> String {
             Kind::Duration => ("duration", defaults.display(s.name)),
             Kind::Level => ("value", defaults.display(s.name)),
             Kind::Count => ("int", defaults.display(s.name)),
+            Kind::Bool => ("", String::new()),
+            Kind::Networks => ("string", String::new()),
         };
         rows.push((s.name.replace('_', "-"), ty, s.help, default));
     }
@@ -305,6 +330,30 @@ mod tests {
         assert_eq!(o.inactive_producer_timeout, Duration::from_secs(90));
         assert_eq!(o.tombstone_lifetime, Duration::from_millis(250));
         assert_eq!(o.log_level, crate::logging::Level::Warn);
+    }
+
+    #[test]
+    fn boolean_and_network_flags() {
+        let o = run(&[
+            "-http-auth-token=t",
+            "-http-auth-reads",
+            "--tcp-allow",
+            "10.0.0.0/8,::1",
+        ]);
+        assert!(o.http_auth_reads);
+        assert_eq!(o.tcp_allow.len(), 2);
+        let o = run(&[
+            "-http-auth-token=t",
+            "--http-auth-reads=false",
+            "-log-level",
+            "warn",
+        ]);
+        assert!(!o.http_auth_reads);
+        assert_eq!(o.log_level, crate::logging::Level::Warn);
+        let e = parse(&["-tcp-allow=10.0.0.0/40"]).unwrap_err();
+        assert!(e.message.contains("-tcp-allow"), "{}", e.message);
+        let e = parse(&["-https-address=127.0.0.1:0"]).unwrap_err();
+        assert!(e.message.contains("tls_cert"), "{}", e.message);
     }
 
     #[test]

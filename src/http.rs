@@ -17,14 +17,18 @@ use async_io::Timer;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, LOCATION};
+use hyper::header::{
+    HeaderValue, ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use smol::future;
 use smol_hyper::rt::{FuturesIo, SmolTimer};
 
+use crate::access::{self, Verdict};
 use crate::api::ApiError;
 use crate::logf;
 use crate::logging::Level;
+use crate::metrics::{self, Bound};
 use crate::query::{unescape_path, Query};
 use crate::state::State;
 
@@ -34,9 +38,10 @@ pub const JSON: &str = "application/json; charset=utf-8";
 /// `{"data": …}` envelope.
 pub const NSQ_CONTENT_TYPE: (&str, &str) = ("X-NSQ-Content-Type", "nsq; version=1.0");
 
-/// The endpoints.
+/// The endpoints, in the order of their `route` label in
+/// [`crate::metrics::HTTP_ROUTES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Ping,
     Info,
     Debug,
@@ -49,6 +54,31 @@ enum Route {
     ChannelCreate,
     ChannelDelete,
     TopicTombstone,
+    Metrics,
+}
+
+/// Metric labels for requests no route handled, after the routes.
+const LABEL_NOT_FOUND: usize = Route::Metrics as usize + 1;
+const LABEL_NOT_ALLOWED: usize = LABEL_NOT_FOUND + 1;
+const LABEL_REDIRECT: usize = LABEL_NOT_FOUND + 2;
+const LABEL_OPTIONS: usize = LABEL_NOT_FOUND + 3;
+const LABEL_BAD_REQUEST: usize = LABEL_NOT_FOUND + 4;
+
+impl Route {
+    /// Whether the bearer token (when one is set) guards this route:
+    /// always for writes, for reads too with `http_auth_reads`, never for
+    /// `/ping` (health checks must keep working).
+    fn needs_token(self, reads_too: bool) -> bool {
+        match self {
+            Route::Ping => false,
+            Route::TopicCreate
+            | Route::TopicDelete
+            | Route::ChannelCreate
+            | Route::ChannelDelete
+            | Route::TopicTombstone => true,
+            _ => reads_too,
+        }
+    }
 }
 
 const ROUTES: &[(&str, Method, Route)] = &[
@@ -64,12 +94,17 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/channel/create", Method::POST, Route::ChannelCreate),
     ("/channel/delete", Method::POST, Route::ChannelDelete),
     ("/topic/tombstone", Method::POST, Route::TopicTombstone),
+    ("/metrics", Method::GET, Route::Metrics),
 ];
 
 type Body = Full<Bytes>;
 
-/// Serves one HTTP connection until the client closes it or it fails.
-pub(crate) async fn serve(state: Arc<State>, stream: async_net::TcpStream, remote: SocketAddr) {
+/// Serves one HTTP connection (plain or TLS) until the client closes it
+/// or it fails.
+pub(crate) async fn serve<S>(state: Arc<State>, stream: S, remote: SocketAddr)
+where
+    S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + Send + 'static,
+{
     let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
     let service_state = state.clone();
     let service = hyper::service::service_fn(move |req| {
@@ -84,6 +119,11 @@ pub(crate) async fn serve(state: Arc<State>, stream: async_net::TcpStream, remot
         .serve_connection(FuturesIo::new(stream), service)
         .await;
     if let Err(e) = result {
+        if e.is_timeout() {
+            state.metrics.bound_hit(Bound::HttpHeaderTimeout);
+        } else if e.is_parse_too_large() {
+            state.metrics.bound_hit(Bound::HttpRequestSize);
+        }
         logf!(state.log, Level::Debug, "HTTP: client({remote}) - {e}");
     }
 }
@@ -114,6 +154,7 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
     let body_ok = match body_read {
         Some(ok) => ok,
         None => {
+            state.metrics.bound_hit(Bound::HttpBodyTimeout);
             let mut r = v1_error(ApiError {
                 status: 408,
                 message: "REQUEST_TIMEOUT",
@@ -121,53 +162,68 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
             r.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             log_request(state, &r, &parts.method, &uri, remote, start);
+            state
+                .metrics
+                .http_request(LABEL_BAD_REQUEST, 408, start.elapsed());
             return r;
         }
     };
-    let (response, logged) = dispatch(
+    if !body_ok {
+        state.metrics.bound_hit(Bound::HttpRequestSize);
+    }
+    let auth = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let (response, label, logged) = dispatch(
         state,
         &parts.method,
         parts.uri.path(),
         parts.uri.query(),
         body_ok,
+        auth,
     );
     if logged {
         log_request(state, &response, &parts.method, &uri, remote, start);
     }
+    state
+        .metrics
+        .http_request(label, response.status().as_u16(), start.elapsed());
     response
 }
 
-/// Everything a request gets once its body is read: decoding, routing, the
-/// endpoint, the envelope. Also says whether Go would log the request
-/// (it logs handled, not-found and not-allowed requests, not redirects).
+/// Everything a request gets once its body is read: decoding, routing,
+/// access control, the endpoint, the envelope. Also gives the metrics
+/// route label and whether Go would log the request (it logs handled,
+/// not-found and not-allowed requests, not redirects).
 fn dispatch(
     state: &State,
     method: &Method,
     raw_path: &str,
     raw_query: Option<&str>,
     body_ok: bool,
-) -> (Response<Body>, bool) {
+    auth: Option<&[u8]>,
+) -> (Response<Body>, usize, bool) {
     let path = match unescape_path(raw_path) {
         Ok(p) => p,
-        Err(_) => return (bad_request(), false),
+        Err(_) => return (bad_request(), LABEL_BAD_REQUEST, false),
     };
     match resolve(method, &path) {
         Resolution::Handle(route) => {
-            let response = if body_ok {
-                respond(state, route, raw_query.unwrap_or(""))
-            } else {
+            let response = if !body_ok {
                 v1_error(ApiError {
                     status: 413,
                     message: "REQUEST_TOO_LARGE",
                 })
+            } else if let Some(refusal) = refuse(state, route, auth) {
+                refusal
+            } else {
+                respond(state, route, raw_query.unwrap_or(""))
             };
-            (response, true)
+            (response, route as usize, true)
         }
-        Resolution::Redirect(to) => (redirect(method, to, raw_query), false),
+        Resolution::Redirect(to) => (redirect(method, to, raw_query), LABEL_REDIRECT, false),
         Resolution::Options(allow) => {
             let mut r = Response::new(Body::default());
             r.headers_mut().insert(ALLOW, allow);
-            (r, false)
+            (r, LABEL_OPTIONS, false)
         }
         Resolution::NotAllowed(allow) => {
             let mut r = v1_error(ApiError {
@@ -175,15 +231,42 @@ fn dispatch(
                 message: "METHOD_NOT_ALLOWED",
             });
             r.headers_mut().insert(ALLOW, allow);
-            (r, true)
+            (r, LABEL_NOT_ALLOWED, true)
         }
         Resolution::NotFound => (
             v1_error(ApiError {
                 status: 404,
                 message: "NOT_FOUND",
             }),
+            LABEL_NOT_FOUND,
             true,
         ),
+    }
+}
+
+/// The 401 or 403 a request gets when the route needs the bearer token
+/// and the request does not carry it.
+fn refuse(state: &State, route: Route, auth: Option<&[u8]>) -> Option<Response<Body>> {
+    if state.auth_token.is_empty() || !route.needs_token(state.opts.http_auth_reads) {
+        return None;
+    }
+    match access::check_bearer(&state.auth_token, auth) {
+        Verdict::Allowed => None,
+        Verdict::Unauthorized => {
+            let mut r = v1_error(ApiError {
+                status: 401,
+                message: "UNAUTHORIZED",
+            });
+            r.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"nsqlookupd\""),
+            );
+            Some(r)
+        }
+        Verdict::Forbidden => Some(v1_error(ApiError {
+            status: 403,
+            message: "FORBIDDEN",
+        })),
     }
 }
 
@@ -199,7 +282,7 @@ pub fn answer(state: &State, method: &str, target: &str) -> (u16, Vec<u8>) {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    let (response, _) = dispatch(state, &method, path, query, true);
+    let (response, _, _) = dispatch(state, &method, path, query, true, None);
     let status = response.status().as_u16();
     let body = future::block_on(response.into_body().collect())
         .map(|c| c.to_bytes().to_vec())
@@ -237,6 +320,14 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
         );
         return r;
     }
+    if route == Route::Metrics {
+        let mut r = Response::new(Body::from(state.metrics.render(state)));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        );
+        return r;
+    }
     let query = match Query::parse(raw_query) {
         Ok(q) => q,
         Err(_) => return v1_error(ApiError::bad_request("INVALID_REQUEST")),
@@ -245,7 +336,7 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
         |name: &str, missing: &'static str| query.get(name).ok_or(ApiError::bad_request(missing));
     let topic = || arg("topic", "MISSING_ARG_TOPIC");
     let result: Result<Option<Vec<u8>>, ApiError> = match route {
-        Route::Ping => unreachable!("answered above"),
+        Route::Ping | Route::Metrics => unreachable!("answered above"),
         Route::Info => Ok(Some(state.info_json())),
         Route::Debug => Ok(Some(state.debug_json())),
         Route::Topics => Ok(Some(state.topics_json())),
@@ -503,6 +594,20 @@ mod tests {
         );
         assert_eq!(allow(resolve(&Method::OPTIONS, b"/ping")), "GET, OPTIONS");
         assert_eq!(resolve(&Method::OPTIONS, b"/nope"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn route_labels_line_up() {
+        for (_, _, route) in ROUTES {
+            let label = crate::metrics::HTTP_ROUTES[*route as usize];
+            assert_eq!(label.replace('_', ""), format!("{route:?}").to_lowercase());
+        }
+        assert_eq!(crate::metrics::HTTP_ROUTES[LABEL_NOT_FOUND], "not_found");
+        assert_eq!(
+            crate::metrics::HTTP_ROUTES[LABEL_BAD_REQUEST],
+            "bad_request"
+        );
+        assert_eq!(crate::metrics::HTTP_ROUTES.len(), LABEL_BAD_REQUEST + 1);
     }
 
     #[test]

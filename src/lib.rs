@@ -29,6 +29,7 @@
 
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod access;
 pub mod api;
 pub mod cli;
 pub mod clock;
@@ -39,6 +40,7 @@ mod http;
 pub mod identify;
 pub mod json;
 pub mod logging;
+pub mod metrics;
 pub mod names;
 pub mod options;
 pub mod protocol;
@@ -47,6 +49,7 @@ pub mod registry;
 pub mod server;
 pub mod state;
 mod tcp;
+mod tls;
 
 pub use handle::Handle;
 #[doc(hidden)]

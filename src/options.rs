@@ -12,6 +12,7 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::access::Cidr;
 use crate::duration;
 use crate::logging::Level;
 
@@ -52,6 +53,22 @@ pub struct Options {
     pub http_header_timeout: Duration,
     /// Largest HTTP request head, and largest body, in bytes (ours).
     pub max_http_request_size: usize,
+    /// Bearer token mutating HTTP endpoints require; empty: none (ours).
+    pub http_auth_token: String,
+    /// A file holding the bearer token, read at start (ours).
+    pub http_auth_token_file: String,
+    /// Whether the token is required by every endpoint but `/ping` (ours).
+    pub http_auth_reads: bool,
+    /// Networks allowed to connect over TCP; empty: all (ours).
+    pub tcp_allow: Vec<Cidr>,
+    /// Networks allowed to use HTTP(S); empty: all (ours).
+    pub http_allow: Vec<Cidr>,
+    /// `<addr>:<port>` to serve HTTPS on; empty: no HTTPS (ours).
+    pub https_address: String,
+    /// PEM certificate chain for HTTPS (ours).
+    pub tls_cert: String,
+    /// PEM private key for HTTPS (ours).
+    pub tls_key: String,
 }
 
 impl Default for Options {
@@ -73,6 +90,14 @@ impl Default for Options {
             max_http_connections: 4096,
             http_header_timeout: Duration::from_secs(10),
             max_http_request_size: 64 * 1024,
+            http_auth_token: String::new(),
+            http_auth_token_file: String::new(),
+            http_auth_reads: false,
+            tcp_allow: Vec::new(),
+            http_allow: Vec::new(),
+            https_address: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -88,6 +113,10 @@ pub enum Kind {
     Level,
     /// A non-negative integer.
     Count,
+    /// `true` or `false` (a bare flag is `true`).
+    Bool,
+    /// CIDR networks, comma-separated or a list.
+    Networks,
 }
 
 /// One option: its name, kind and the help `-help` prints.
@@ -183,6 +212,46 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Count,
         help: "largest HTTP request head, and largest body, in bytes",
     },
+    Spec {
+        name: "http_auth_token",
+        kind: Kind::Text,
+        help: "require 'Authorization: Bearer <token>' for /topic/* and /channel/* (empty: no auth)",
+    },
+    Spec {
+        name: "http_auth_token_file",
+        kind: Kind::Text,
+        help: "read the bearer token from this file",
+    },
+    Spec {
+        name: "http_auth_reads",
+        kind: Kind::Bool,
+        help: "require the token for every endpoint but /ping",
+    },
+    Spec {
+        name: "tcp_allow",
+        kind: Kind::Networks,
+        help: "CIDR networks allowed to connect over TCP, comma-separated (empty: all)",
+    },
+    Spec {
+        name: "http_allow",
+        kind: Kind::Networks,
+        help: "CIDR networks allowed to use HTTP and HTTPS, comma-separated (empty: all)",
+    },
+    Spec {
+        name: "https_address",
+        kind: Kind::Text,
+        help: "<addr>:<port> to listen on for HTTPS clients (empty: no HTTPS)",
+    },
+    Spec {
+        name: "tls_cert",
+        kind: Kind::Text,
+        help: "path to the PEM certificate chain for HTTPS",
+    },
+    Spec {
+        name: "tls_key",
+        kind: Kind::Text,
+        help: "path to the PEM private key for HTTPS",
+    },
 ];
 
 /// A value as it arrives from a flag, a TOML file or JSON.
@@ -196,6 +265,8 @@ pub enum Value<'a> {
     Float(f64),
     /// A boolean.
     Bool(bool),
+    /// A list of strings.
+    Items(&'a [String]),
     /// Anything else (array, table, null, date); named for the error.
     Other(&'static str),
 }
@@ -246,6 +317,11 @@ impl Options {
                     "http_address" => self.http_address = v,
                     "broadcast_address" => self.broadcast_address = v,
                     "log_prefix" => self.log_prefix = v,
+                    "http_auth_token" => self.http_auth_token = v,
+                    "http_auth_token_file" => self.http_auth_token_file = v,
+                    "https_address" => self.https_address = v,
+                    "tls_cert" => self.tls_cert = v,
+                    "tls_key" => self.tls_key = v,
                     _ => unreachable!("text option {key} has no field"),
                 }
             }
@@ -289,6 +365,43 @@ impl Options {
                     _ => unreachable!("count option {key} has no field"),
                 }
             }
+            Kind::Bool => {
+                let v = match value {
+                    Value::Bool(b) => b,
+                    Value::Text(t) => {
+                        parse_bool(t).ok_or_else(|| err(format!("{t:?} is not a boolean")))?
+                    }
+                    other => {
+                        return Err(err(format!("expected a boolean, got {}", type_name(other))))
+                    }
+                };
+                match key {
+                    "http_auth_reads" => self.http_auth_reads = v,
+                    _ => unreachable!("bool option {key} has no field"),
+                }
+            }
+            Kind::Networks => {
+                let items: Vec<&str> = match value {
+                    Value::Text(t) => t.split(',').filter(|s| !s.trim().is_empty()).collect(),
+                    Value::Items(items) => items.iter().map(String::as_str).collect(),
+                    other => {
+                        return Err(err(format!(
+                            "expected CIDR networks, got {}",
+                            type_name(other)
+                        )))
+                    }
+                };
+                let nets = items
+                    .into_iter()
+                    .map(str::parse)
+                    .collect::<Result<Vec<Cidr>, String>>()
+                    .map_err(err)?;
+                match key {
+                    "tcp_allow" => self.tcp_allow = nets,
+                    "http_allow" => self.http_allow = nets,
+                    _ => unreachable!("networks option {key} has no field"),
+                }
+            }
         }
         Ok(())
     }
@@ -312,6 +425,14 @@ impl Options {
             "max_http_connections" => self.max_http_connections.to_string(),
             "http_header_timeout" => duration::format(self.http_header_timeout),
             "max_http_request_size" => self.max_http_request_size.to_string(),
+            "http_auth_token" => self.http_auth_token.clone(),
+            "http_auth_token_file" => self.http_auth_token_file.clone(),
+            "http_auth_reads" => self.http_auth_reads.to_string(),
+            "tcp_allow" => join(&self.tcp_allow),
+            "http_allow" => join(&self.http_allow),
+            "https_address" => self.https_address.clone(),
+            "tls_cert" => self.tls_cert.clone(),
+            "tls_key" => self.tls_key.clone(),
             _ => String::new(),
         }
     }
@@ -330,6 +451,12 @@ impl Options {
             });
         };
         for (key, v) in &map {
+            let strings: Option<Vec<String>> = match v {
+                serde_json::Value::Array(a) => {
+                    a.iter().map(|i| i.as_str().map(str::to_owned)).collect()
+                }
+                _ => None,
+            };
             let value = match v {
                 serde_json::Value::String(s) => Value::Text(s),
                 serde_json::Value::Bool(b) => Value::Bool(*b),
@@ -338,7 +465,10 @@ impl Options {
                     None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
                 },
                 serde_json::Value::Null => Value::Other("null"),
-                serde_json::Value::Array(_) => Value::Other("array"),
+                serde_json::Value::Array(_) => match &strings {
+                    Some(items) => Value::Items(items),
+                    None => Value::Other("an array of non-strings"),
+                },
                 serde_json::Value::Object(_) => Value::Other("object"),
             };
             self.set(key, value)?;
@@ -346,19 +476,80 @@ impl Options {
         self.validate()
     }
 
-    /// Checks what no single value can: that the addresses resolve.
+    /// Checks what no single value can: that the addresses resolve and
+    /// HTTPS has its certificate and key.
     pub fn validate(&self) -> Result<(), OptionError> {
+        let err = |key: &str, message: String| OptionError {
+            key: key.into(),
+            message,
+        };
         for (key, addr) in [
             ("tcp_address", &self.tcp_address),
             ("http_address", &self.http_address),
         ] {
-            listen_addr(addr).map_err(|message| OptionError {
-                key: key.into(),
-                message,
-            })?;
+            listen_addr(addr).map_err(|m| err(key, m))?;
+        }
+        if !self.https_address.is_empty() {
+            listen_addr(&self.https_address).map_err(|m| err("https_address", m))?;
+            for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
+                if path.is_empty() {
+                    return Err(err(key, "required with https_address".into()));
+                }
+            }
+        }
+        if !self.http_auth_token.is_empty() && !self.http_auth_token_file.is_empty() {
+            return Err(err(
+                "http_auth_token_file",
+                "give either a token or a token file, not both".into(),
+            ));
+        }
+        if self.http_auth_reads
+            && self.http_auth_token.is_empty()
+            && self.http_auth_token_file.is_empty()
+        {
+            return Err(err(
+                "http_auth_reads",
+                "needs http_auth_token or http_auth_token_file".into(),
+            ));
         }
         Ok(())
     }
+
+    /// The bearer token in force: the option's, or the token file's
+    /// content (surrounding white space trimmed); empty when auth is off.
+    pub fn auth_token(&self) -> Result<String, OptionError> {
+        if self.http_auth_token_file.is_empty() {
+            return Ok(self.http_auth_token.clone());
+        }
+        let text =
+            std::fs::read_to_string(&self.http_auth_token_file).map_err(|e| OptionError {
+                key: "http_auth_token_file".into(),
+                message: format!("{}: {e}", self.http_auth_token_file),
+            })?;
+        let token = text.trim().to_owned();
+        if token.is_empty() {
+            return Err(OptionError {
+                key: "http_auth_token_file".into(),
+                message: format!("{} is empty", self.http_auth_token_file),
+            });
+        }
+        Ok(token)
+    }
+}
+
+fn parse_bool(t: &str) -> Option<bool> {
+    match t {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn join(nets: &[Cidr]) -> String {
+    nets.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn text(value: Value<'_>) -> Result<&str, String> {
@@ -385,6 +576,7 @@ fn type_name(v: Value<'_>) -> &'static str {
         Value::Int(_) => "an integer",
         Value::Float(_) => "a float",
         Value::Bool(_) => "a boolean",
+        Value::Items(_) => "a list",
         Value::Other(name) => name,
     }
 }

@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::clock::Timestamp;
@@ -233,6 +233,9 @@ pub struct Registry {
     producers: BTreeMap<ProducerId, ProducerEntry>,
     next_id: ProducerId,
     counts: Counts,
+    /// Registrations ever tombstoned and still around (tombstones are rare
+    /// admin actions); lets metrics count live tombstones without a scan.
+    tombstoned: Vec<Weak<TopicRegistration>>,
 }
 
 impl Registry {
@@ -498,7 +501,7 @@ impl Registry {
     /// `POST /topic/tombstone`: tombstones this topic's registrations by
     /// every producer whose `broadcast_address:http_port` is `node`.
     /// Returns how many were tombstoned.
-    pub fn tombstone(&self, topic: &Name, node: &str, now: Timestamp) -> usize {
+    pub fn tombstone(&mut self, topic: &Name, node: &str, now: Timestamp) -> usize {
         let Some(t) = self.topics.get(topic.as_str()) else {
             return 0;
         };
@@ -506,11 +509,33 @@ impl Registry {
         for reg in t.producers.values() {
             let info = &reg.producer.info;
             if node_matches(node, &info.broadcast_address, info.http_port) {
+                if reg.tombstoned_at().is_none() {
+                    self.tombstoned.push(Arc::downgrade(reg));
+                }
                 reg.tombstone(now);
                 n += 1;
             }
         }
+        // Forget registrations that are gone.
+        self.tombstoned.retain(|w| w.strong_count() > 0);
         n
+    }
+
+    /// How many topic registrations a tombstone hides at `now`.
+    pub fn tombstoned(&self, now: Timestamp, lifetime: Duration) -> usize {
+        self.tombstoned
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|r| r.is_tombstoned(now, lifetime))
+            .count()
+    }
+
+    /// How many identified producers have been silent longer than `timeout`.
+    pub fn inactive_producers(&self, now: Timestamp, timeout: Duration) -> usize {
+        self.producers
+            .values()
+            .filter(|e| !e.producer.is_active(now, timeout))
+            .count()
     }
 
     /// `/lookup`: `None` when the topic key does not exist.

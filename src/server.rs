@@ -1,6 +1,7 @@
 //! Binding and serving: the runtime-agnostic heart of an instance.
 //!
-//! [`Lookupd::bind`] opens both listeners up front, so a bad address or a
+//! [`Lookupd::bind`] opens every listener (TCP, HTTP, and HTTPS when
+//! configured) up front, so a bad address or a
 //! port in use is an error before anything is served, and the real ports
 //! (port 0 allowed) are known. [`Lookupd::run`] then serves until a
 //! shutdown future completes. It owns an [`Executor`] for its connection
@@ -22,15 +23,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
-use async_net::TcpListener;
+use async_net::{TcpListener, TcpStream};
+use futures_rustls::TlsAcceptor;
 use smol::future::{self, FutureExt};
 use smol::Executor;
 
 use crate::logf;
 use crate::logging::{Level, Logger};
+use crate::metrics::Bound;
 use crate::options::{listen_addr, OptionError, Options};
 use crate::state::State;
-use crate::{http, tcp};
+use crate::{access, http, tcp, tls};
 
 /// Why an instance could not start.
 #[derive(Debug)]
@@ -76,21 +79,30 @@ impl From<OptionError> for StartError {
     }
 }
 
-/// Connection counters, kept outside any lock.
+/// Connection counters of one protocol, kept outside any lock.
+#[derive(Debug, Default)]
+pub struct ProtoStats {
+    /// Connections open now.
+    pub open: AtomicUsize,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Connections refused because the limit was reached.
+    pub refused_limit: AtomicU64,
+    /// Connections refused because the peer is not on the allow-list.
+    pub refused_network: AtomicU64,
+}
+
+/// Connection counters.
 #[derive(Debug, Default)]
 pub struct ConnStats {
-    /// TCP connections open now.
-    pub tcp_open: AtomicUsize,
-    /// TCP connections accepted since start.
-    pub tcp_accepted: AtomicU64,
-    /// TCP connections refused (over the limit) since start.
-    pub tcp_refused: AtomicU64,
-    /// HTTP connections open now.
-    pub http_open: AtomicUsize,
-    /// HTTP connections accepted since start.
-    pub http_accepted: AtomicU64,
-    /// HTTP connections refused (over the limit) since start.
-    pub http_refused: AtomicU64,
+    /// nsqd connections.
+    pub tcp: ProtoStats,
+    /// HTTP connections.
+    pub http: ProtoStats,
+    /// HTTPS connections.
+    pub https: ProtoStats,
+    /// Failed accept() calls.
+    pub accept_errors: AtomicU64,
     /// Connection tasks that panicked (and were contained).
     pub panics: AtomicU64,
 }
@@ -100,13 +112,15 @@ pub struct Lookupd {
     state: Arc<State>,
     tcp: TcpListener,
     http: TcpListener,
+    https: Option<(TcpListener, TlsAcceptor)>,
     tcp_addr: SocketAddr,
     http_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     executor: Arc<Executor<'static>>,
 }
 
 impl Lookupd {
-    /// Validates the options and opens both listeners, logging to stderr.
+    /// Validates the options and opens the listeners, logging to stderr.
     pub fn bind(opts: Options) -> Result<Lookupd, StartError> {
         let log = Logger::stderr(opts.log_level, &opts.log_prefix);
         Self::bind_with_logger(opts, log)
@@ -115,6 +129,19 @@ impl Lookupd {
     /// As [`Lookupd::bind`], with a logger of the caller's choosing.
     pub fn bind_with_logger(opts: Options, log: Logger) -> Result<Lookupd, StartError> {
         opts.validate()?;
+        let token = opts.auth_token()?;
+        let tls = if opts.https_address.is_empty() {
+            None
+        } else {
+            Some(
+                tls::acceptor(&opts.tls_cert, &opts.tls_key).map_err(|message| {
+                    StartError::Options(OptionError {
+                        key: "tls_cert".into(),
+                        message,
+                    })
+                })?,
+            )
+        };
         logf!(
             log,
             Level::Info,
@@ -126,13 +153,24 @@ impl Lookupd {
         let http = listen(&opts.http_address)?;
         let tcp_addr = local_addr(&tcp, &opts.tcp_address)?;
         let http_addr = local_addr(&http, &opts.http_address)?;
-        let state = Arc::new(State::new(opts, log, tcp_addr.port(), http_addr.port()));
+        let (https, https_addr) = match tls {
+            Some(acceptor) => {
+                let l = listen(&opts.https_address)?;
+                let addr = local_addr(&l, &opts.https_address)?;
+                (Some((l, acceptor)), Some(addr))
+            }
+            None => (None, None),
+        };
+        let mut state = State::new(opts, log, tcp_addr.port(), http_addr.port());
+        state.auth_token = token;
         Ok(Lookupd {
-            state,
+            state: Arc::new(state),
             tcp,
             http,
+            https,
             tcp_addr,
             http_addr,
+            https_addr,
             executor: Arc::new(Executor::new()),
         })
     }
@@ -145,6 +183,11 @@ impl Lookupd {
     /// The address the HTTP listener is bound to.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The address the HTTPS listener is bound to, if HTTPS is on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// The instance's shared state: its registry and its answers.
@@ -166,16 +209,31 @@ impl Lookupd {
             state,
             tcp,
             http,
+            https,
             tcp_addr,
             http_addr,
+            https_addr,
             executor,
         } = self;
         logf!(state.log, Level::Info, "TCP: listening on {tcp_addr}");
         logf!(state.log, Level::Info, "HTTP: listening on {http_addr}");
+        if let Some(addr) = https_addr {
+            logf!(state.log, Level::Info, "HTTPS: listening on {addr}");
+        }
         let ex = &executor;
         let accepting = future::zip(
-            accept_loop(&state, &tcp, ex, Protocol::Tcp),
-            accept_loop(&state, &http, ex, Protocol::Http),
+            future::zip(
+                accept_loop(&state, &tcp, ex, Protocol::Tcp),
+                accept_loop(&state, &http, ex, Protocol::Http),
+            ),
+            async {
+                match &https {
+                    Some((l, acceptor)) => {
+                        accept_loop(&state, l, ex, Protocol::Https(acceptor.clone())).await
+                    }
+                    None => future::pending().await,
+                }
+            },
         );
         ex.run(future::or(shutdown, async {
             accepting.await;
@@ -183,6 +241,9 @@ impl Lookupd {
         .await;
         logf!(state.log, Level::Info, "TCP: closing {tcp_addr}");
         logf!(state.log, Level::Info, "HTTP: closing {http_addr}");
+        if let Some(addr) = https_addr {
+            logf!(state.log, Level::Info, "HTTPS: closing {addr}");
+        }
     }
 }
 
@@ -204,10 +265,29 @@ fn local_addr(l: &TcpListener, address: &str) -> Result<SocketAddr, StartError> 
     })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 enum Protocol {
     Tcp,
     Http,
+    Https(TlsAcceptor),
+}
+
+impl Protocol {
+    fn name(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Http => "HTTP",
+            Protocol::Https(_) => "HTTPS",
+        }
+    }
+
+    fn stats<'a>(&self, c: &'a ConnStats) -> &'a ProtoStats {
+        match self {
+            Protocol::Tcp => &c.tcp,
+            Protocol::Http => &c.http,
+            Protocol::Https(_) => &c.https,
+        }
+    }
 }
 
 /// Decrements an open-connection gauge when a connection task ends,
@@ -226,9 +306,11 @@ async fn accept_loop(
     ex: &Executor<'static>,
     proto: Protocol,
 ) {
-    let name = match proto {
-        Protocol::Tcp => "TCP",
-        Protocol::Http => "HTTP",
+    let name = proto.name();
+    let stats = proto.stats(&state.conns);
+    let (limit, allow) = match proto {
+        Protocol::Tcp => (state.opts.max_tcp_connections, &state.opts.tcp_allow),
+        _ => (state.opts.max_http_connections, &state.opts.http_allow),
     };
     // While accept keeps failing (out of descriptors, say), one warning is
     // logged when it starts and one line when it recovers.
@@ -237,6 +319,7 @@ async fn accept_loop(
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
+                state.conns.accept_errors.fetch_add(1, Ordering::Relaxed);
                 if !failing {
                     logf!(
                         state.log,
@@ -253,53 +336,77 @@ async fn accept_loop(
             failing = false;
             logf!(state.log, Level::Warn, "{name}: accepting again");
         }
-        let stats = &state.conns;
-        let (open, accepted, refused, limit) = match proto {
-            Protocol::Tcp => (
-                &stats.tcp_open,
-                &stats.tcp_accepted,
-                &stats.tcp_refused,
-                state.opts.max_tcp_connections,
-            ),
-            Protocol::Http => (
-                &stats.http_open,
-                &stats.http_accepted,
-                &stats.http_refused,
-                state.opts.max_http_connections,
-            ),
-        };
-        if open.load(Ordering::Relaxed) >= limit {
-            refused.fetch_add(1, Ordering::Relaxed);
+        if !access::allowed(allow, remote.ip()) {
+            stats.refused_network.fetch_add(1, Ordering::Relaxed);
+            logf!(
+                state.log,
+                Level::Warn,
+                "{name}: refused client({remote}): not in the allowed networks"
+            );
+            continue;
+        }
+        if stats.open.load(Ordering::Relaxed) >= limit {
+            stats.refused_limit.fetch_add(1, Ordering::Relaxed);
             logf!(
                 state.log,
                 Level::Warn,
                 "{name}: refused client({remote}): {limit} connections open (the limit)"
             );
-            drop(stream);
             continue;
         }
-        open.fetch_add(1, Ordering::Relaxed);
-        accepted.fetch_add(1, Ordering::Relaxed);
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let conn_state = state.clone();
+        let proto = proto.clone();
         let task = async move {
             let guard_state = conn_state.clone();
-            let _open = OpenGuard(match proto {
-                Protocol::Tcp => &guard_state.conns.tcp_open,
-                Protocol::Http => &guard_state.conns.http_open,
-            });
+            let _open = OpenGuard(&proto.stats(&guard_state.conns).open);
             let serve = async {
-                match proto {
+                match &proto {
                     Protocol::Tcp => {
                         let stream: Arc<Async<std::net::TcpStream>> = stream.into();
                         tcp::serve(conn_state.clone(), stream, remote).await
                     }
                     Protocol::Http => http::serve(conn_state.clone(), stream, remote).await,
+                    Protocol::Https(acceptor) => {
+                        serve_https(&conn_state, acceptor, stream, remote).await
+                    }
                 }
             };
             contained(&conn_state, name, remote, serve).await;
         };
         ex.spawn(task).detach();
+    }
+}
+
+/// The TLS handshake, bounded by the header timeout, then HTTP as usual.
+async fn serve_https(
+    state: &Arc<State>,
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    remote: SocketAddr,
+) {
+    let handshake = future::or(async { Some(acceptor.accept(stream).await) }, async {
+        Timer::after(state.opts.http_header_timeout).await;
+        None
+    })
+    .await;
+    match handshake {
+        Some(Ok(tls)) => http::serve(state.clone(), tls, remote).await,
+        Some(Err(e)) => logf!(
+            state.log,
+            Level::Debug,
+            "HTTPS: client({remote}) - TLS handshake failed: {e}"
+        ),
+        None => {
+            state.metrics.bound_hit(Bound::HttpHeaderTimeout);
+            logf!(
+                state.log,
+                Level::Debug,
+                "HTTPS: client({remote}) - TLS handshake timed out"
+            );
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::clock::Timestamp;
 use crate::logging::Logger;
+use crate::metrics::Metrics;
 use crate::options::Options;
 use crate::registry::{Registry, Timeouts};
 use crate::server::ConnStats;
@@ -28,6 +29,10 @@ pub struct State {
     pub hostname: String,
     /// Connection counters.
     pub conns: ConnStats,
+    /// Request, command and bound counters for `/metrics`.
+    pub metrics: Metrics,
+    /// The bearer token HTTP requests must carry (empty: none).
+    pub auth_token: String,
     registry: RwLock<Registry>,
 }
 
@@ -41,6 +46,8 @@ impl State {
             http_port,
             hostname: crate::options::hostname(),
             conns: ConnStats::default(),
+            metrics: Metrics::default(),
+            auth_token: String::new(),
             registry: RwLock::new(Registry::new()),
         }
     }

@@ -21,6 +21,7 @@ use crate::api::describe;
 use crate::identify::parse_identify;
 use crate::logf;
 use crate::logging::Level;
+use crate::metrics::Bound;
 use crate::protocol::{self, echo, parse_command, Command, ProtocolError, MAGIC_V1};
 use crate::registry::Producer;
 use crate::state::State;
@@ -150,6 +151,7 @@ impl Conn {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF"));
             }
             Err(ReadError::TimedOut) => {
+                self.state.metrics.bound_hit(Bound::TcpHandshakeTimeout);
                 logf!(
                     self.state.log,
                     Level::Error,
@@ -170,6 +172,7 @@ impl Conn {
             echo(&magic)
         );
         if magic != MAGIC_V1 {
+            self.state.metrics.tcp_error("E_BAD_PROTOCOL");
             protocol::frame(&mut self.out, b"E_BAD_PROTOCOL");
             let _ = self.flush().await;
             logf!(
@@ -208,6 +211,7 @@ impl Conn {
                 Err(ReadError::Eof) => return End::Eof,
                 Err(ReadError::Io(e)) => return End::Io(e),
                 Err(ReadError::TimedOut) => {
+                    self.state.metrics.bound_hit(Bound::IdentifyTimeout);
                     logf!(
                         self.state.log,
                         Level::Warn,
@@ -222,6 +226,7 @@ impl Conn {
     }
 
     fn too_long(&self) -> ProtocolError {
+        self.state.metrics.bound_hit(Bound::CommandSize);
         ProtocolError::invalid(format!(
             "command longer than {} bytes",
             self.state.opts.max_command_size
@@ -240,6 +245,7 @@ impl Conn {
     /// Sends the error, logs it, and ends the connection: every protocol
     /// error of lookupd is fatal.
     async fn fail(&mut self, e: ProtocolError) -> End {
+        self.state.metrics.tcp_error(e.code);
         logf!(self.state.log, Level::Error, "[{}] - {}", self.remote, e);
         protocol::frame(&mut self.out, &e.to_bytes());
         match self.flush().await {
@@ -249,7 +255,16 @@ impl Conn {
     }
 
     async fn exec(&mut self, line: &[u8]) -> Result<(), ProtocolError> {
-        let reply: &[u8] = match parse_command(line)? {
+        let command = parse_command(line);
+        // Indexes into metrics::TCP_COMMANDS.
+        self.state.metrics.tcp_command(match &command {
+            Ok(Command::Ping) => 0,
+            Ok(Command::Identify) => 1,
+            Ok(Command::Register(_)) => 2,
+            Ok(Command::Unregister(_)) => 3,
+            Err(_) => 4,
+        });
+        let reply: &[u8] = match command? {
             Command::Ping => {
                 if let Some(p) = &self.producer {
                     let now = self.state.now();
@@ -340,7 +355,8 @@ impl Conn {
             .map_err(|_| ProtocolError::bad_body("IDENTIFY failed to read body size"))?;
         let b = self.buffered();
         let header = [b[0], b[1], b[2], b[3]];
-        let len = protocol::identify_body_len(header, self.state.opts.max_identify_body_size)?;
+        let len = protocol::identify_body_len(header, self.state.opts.max_identify_body_size)
+            .inspect_err(|_| self.state.metrics.bound_hit(Bound::IdentifyBodySize))?;
         self.pos += 4;
         self.fill_to(len, limit)
             .await

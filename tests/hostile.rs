@@ -253,7 +253,7 @@ fn connection_limits_refuse_the_excess_and_count_it() {
     let _b = Nsqd::registered(&h, 4171, &["b"]);
     let mut refused = Nsqd::connect(&h);
     refused.assert_closed();
-    assert_eq!(h.state().conns.tcp_refused.load(Ordering::Relaxed), 1);
+    assert_eq!(h.state().conns.tcp.refused_limit.load(Ordering::Relaxed), 1);
     assert_eq!(a.command("PING"), "OK");
     a.disconnect(&h);
     let _c = Nsqd::registered(&h, 4181, &["c"]);
@@ -265,9 +265,9 @@ fn connection_limits_refuse_the_excess_and_count_it() {
     }
     let mut over = HttpConn::open(h.http_addr());
     assert!(over.is_closed());
-    assert!(h.state().conns.http_refused.load(Ordering::Relaxed) >= 1);
+    assert!(h.state().conns.http.refused_limit.load(Ordering::Relaxed) >= 1);
     drop(held);
-    eventually(|| h.state().conns.http_open.load(Ordering::Relaxed) == 0);
+    eventually(|| h.state().conns.http.open.load(Ordering::Relaxed) == 0);
     assert_survived(&h, &mut n);
 }
 
@@ -375,7 +375,7 @@ fn full_accept_backlog_is_drained() {
         .collect();
     assert!(flood.len() > 500, "opened {}", flood.len());
     assert_survived(&h, &mut n);
-    eventually(|| h.state().conns.tcp_open.load(Ordering::Relaxed) <= 1);
+    eventually(|| h.state().conns.tcp.open.load(Ordering::Relaxed) <= 1);
     let mut late = Nsqd::connect(&h);
     assert_eq!(late.command("PING"), "OK");
     drop(flood);

@@ -88,7 +88,7 @@ pub type PathFn = Arc<dyn Fn(&mut fastrand::Rng) -> String + Send + Sync>;
 pub fn http_load(addr: SocketAddr, concurrency: usize, t0: Instant, path: PathFn) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = (0..concurrency)
-        .map(|_| {
+        .map(|conn_idx| {
             let stop = stop.clone();
             let path = path.clone();
             rt::spawn(async move {
@@ -116,6 +116,7 @@ pub fn http_load(addr: SocketAddr, concurrency: usize, t0: Instant, path: PathFn
                                 start,
                                 lat: end - start,
                                 status: r.status,
+                                conn: conn_idx as u32,
                             });
                             if c.closed {
                                 conn = None;
@@ -139,7 +140,8 @@ pub fn ping_load(conns: Vec<Nsqd>, t0: Instant) -> Load {
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = conns
         .into_iter()
-        .map(|mut c| {
+        .enumerate()
+        .map(|(conn_idx, mut c)| {
             let stop = stop.clone();
             rt::spawn(async move {
                 let mut out = Outcome::default();
@@ -152,6 +154,7 @@ pub fn ping_load(conns: Vec<Nsqd>, t0: Instant) -> Load {
                                 start,
                                 lat: end - start,
                                 status: 0,
+                                conn: conn_idx as u32,
                             });
                         }
                         Err(e) => {

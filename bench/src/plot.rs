@@ -60,6 +60,20 @@ fn x_label(x: &f64) -> String {
     }
 }
 
+/// Labels only 1, 2 and 5 times a power of ten, so a log axis stays legible.
+fn y_label(y: &f64) -> String {
+    let e = y.log10().floor();
+    let m = y / 10f64.powf(e);
+    if ![1.0, 2.0, 5.0].iter().any(|k| (m - k).abs() < 1e-6) {
+        return String::new();
+    }
+    if *y >= 1.0 {
+        format!("{y:.0}")
+    } else {
+        format!("{y}")
+    }
+}
+
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
@@ -69,7 +83,11 @@ fn panel<DB: DrawingBackend>(
     let ys = series.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y));
     let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
     let (lo, hi) = if lo <= hi && lo > 0.0 {
-        (lo / 3.0, hi * 3.0)
+        // Whole decades, so the 1-2-5 labels fall inside.
+        (
+            10f64.powf((lo / 1.2).log10().floor()),
+            10f64.powf((hi * 1.2).log10().ceil()),
+        )
     } else {
         (0.01, 1.0)
     };
@@ -86,15 +104,8 @@ fn panel<DB: DrawingBackend>(
         .x_desc("registrations (producers × topics × channels)")
         .y_desc(y_desc)
         .x_label_formatter(&x_label)
-        .y_label_formatter(&|y| {
-            if *y >= 1000.0 {
-                format!("{y:.0}")
-            } else if *y >= 1.0 {
-                format!("{y:.1}")
-            } else {
-                format!("{y:.3}")
-            }
-        })
+        .y_label_formatter(&y_label)
+        .light_line_style(RGBColor(235, 235, 235))
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))
         .draw()

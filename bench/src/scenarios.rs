@@ -195,8 +195,11 @@ async fn window(t0: Instant, warmup: Duration, duration: Duration, pid: Option<u
 }
 
 /// Throughput, latency, errors and CPU of the requests that ended in `w`.
-fn load_figures(f: &mut Figures, out: &Outcome, w: &Window, rate_name: &'static str) {
+fn load_figures(f: &mut Figures, out: &Outcome, w: &Window, rate_name: &'static str, conns: usize) {
     let s = ended_within(&out.samples, w.from, w.to);
+    let (fewest, most) = stats::per_conn_spread(&s, conns);
+    f.put("conn_req_min", fewest as f64);
+    f.put("conn_req_max", most as f64);
     f.put(rate_name, s.len() as f64 / w.secs());
     f.latency("", &latency_of(&s));
     f.put("requests", s.len() as f64);
@@ -212,11 +215,13 @@ fn load_figures(f: &mut Figures, out: &Outcome, w: &Window, rate_name: &'static 
 
 fn human_load(f: &Figures, rate_name: &str, unit: &str) -> String {
     format!(
-        "{:.0} {unit}, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, errors {}, non-200 {}, cpu server {:.0}% loadgen {:.0}%",
+        "{:.0} {unit}, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, per-connection requests {}..{}, errors {}, non-200 {}, cpu server {:.0}% loadgen {:.0}%",
         f.get(rate_name),
         f.get("p50_ms"),
         f.get("p99_ms"),
         f.get("max_ms"),
+        f.get("conn_req_min"),
+        f.get("conn_req_max"),
         f.get("errors"),
         f.get("non_200"),
         f.get("server_cpu_pct"),
@@ -330,7 +335,7 @@ pub async fn lookup(c: Common, a: Args) -> Res<()> {
     let w = window(t0, l.warmup, l.duration, c.pid).await;
     let out = load.finish().await;
     fleet.close();
-    load_figures(&mut f, &out, &w, "req_per_s");
+    load_figures(&mut f, &out, &w, "req_per_s", l.concurrency);
     let mut params = layout_params(&layout);
     load_params(&mut params, &l, &c);
     let human = human_load(&f, "req_per_s", "req/s");
@@ -414,7 +419,7 @@ pub async fn query(c: Common, a: Args) -> Res<()> {
     let w = window(t0, l.warmup, l.duration, c.pid).await;
     let out = load.finish().await;
     fleet.close();
-    load_figures(&mut f, &out, &w, "req_per_s");
+    load_figures(&mut f, &out, &w, "req_per_s", l.concurrency);
     let mut params = layout_params(&layout);
     params["endpoint"] = json!(endpoint);
     load_params(&mut params, &l, &c);
@@ -483,7 +488,7 @@ pub async fn ping(c: Common, a: Args) -> Res<()> {
     let w = window(t0, l.warmup, l.duration, c.pid).await;
     let out = load.finish().await;
     let mut f = Figures::default();
-    load_figures(&mut f, &out, &w, "rt_per_s");
+    load_figures(&mut f, &out, &w, "rt_per_s", n);
     let mut params = json!({ "connections": n });
     load_params(&mut params, &l, &c);
     let human = human_load(&f, "rt_per_s", "round trips/s");

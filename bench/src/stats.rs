@@ -8,6 +8,8 @@ pub struct Sample {
     pub lat: u64,
     /// HTTP status, or 0 for a PING's `OK`.
     pub status: u16,
+    /// Which connection (worker) made the request.
+    pub conn: u32,
 }
 
 impl Sample {
@@ -65,6 +67,22 @@ pub fn overlapping(samples: &[Sample], from: u64, to: u64) -> Vec<Sample> {
 /// Latency percentiles of some samples.
 pub fn latency_of(samples: &[Sample]) -> Latency {
     latency(samples.iter().map(|s| s.lat).collect())
+}
+
+/// Requests per connection among `samples`, over `conns` connections:
+/// (fewest, most). A closed loop where the server serves connections
+/// fairly gives each about the same number.
+pub fn per_conn_spread(samples: &[Sample], conns: usize) -> (u64, u64) {
+    let mut counts = vec![0u64; conns.max(1)];
+    for s in samples {
+        if let Some(c) = counts.get_mut(s.conn as usize) {
+            *c += 1;
+        }
+    }
+    (
+        counts.iter().copied().min().unwrap_or(0),
+        counts.iter().copied().max().unwrap_or(0),
+    )
 }
 
 /// The median of some values (the mean of the middle two when even).

@@ -34,6 +34,8 @@ fn headline(scenario: &str) -> &'static [&'static str] {
             "p50_ms",
             "p99_ms",
             "max_ms",
+            "conn_req_min",
+            "conn_req_max",
             "reg_per_s",
             "rss_kib",
             "server_cpu_pct",
@@ -99,7 +101,7 @@ fn fmt(v: f64) -> String {
             out.push(ch);
         }
         format!("{sign}{out}")
-    } else if a >= 100.0 {
+    } else if a >= 100.0 || v.fract() == 0.0 {
         format!("{v:.0}")
     } else if a >= 1.0 {
         format!("{v:.2}")

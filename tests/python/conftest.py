@@ -21,6 +21,7 @@ BIN = os.environ.get("LOOKUPD_BIN", os.path.join(ROOT, "target", "debug", "nsqlo
 
 class Daemon:
     def __init__(self, *args):
+        self._expect = 3 if any(a.startswith("-https-address") for a in args) else 2
         self.proc = subprocess.Popen(
             [BIN, "-tcp-address=127.0.0.1:0", "-http-address=127.0.0.1:0",
              "-broadcast-address=127.0.0.1", *args],
@@ -36,10 +37,10 @@ class Daemon:
     def _read(self):
         for line in self.proc.stderr:
             self.lines.append(line)
-            m = re.search(r"(TCP|HTTP): listening on 127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"(TCP|HTTPS|HTTP): listening on 127\.0\.0\.1:(\d+)", line)
             if m:
                 self.ports[m.group(1)] = int(m.group(2))
-                if len(self.ports) == 2:
+                if len(self.ports) == self._expect:
                     self._ready.set()
 
     @property

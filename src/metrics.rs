@@ -1,0 +1,452 @@
+//! `GET /metrics`: what an operator needs to watch lookupd, in the
+//! Prometheus text format (encoded by the `prometheus-client` crate).
+//!
+//! The Go original has no metrics (nsqio/nsq#732). Everything counted on a
+//! hot path is a plain atomic in a fixed array: a request or a command adds
+//! one to a slot chosen by index, with no lock and no label lookup. Gauges
+//! (registrations, topics, inactive and tombstoned producers, open
+//! connections) are computed when scraped, from counters the registry and
+//! the accept loops keep anyway, so scraping costs no work on the request
+//! path and holds the registry's read lock only briefly.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::exemplar::Exemplar;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::state::State;
+
+/// The `route` label of HTTP metrics, indexed by `crate::http::Route` (in
+/// its declaration order), then the requests no route handled.
+pub const HTTP_ROUTES: &[&str] = &[
+    "ping",
+    "info",
+    "debug",
+    "lookup",
+    "topics",
+    "channels",
+    "nodes",
+    "topic_create",
+    "topic_delete",
+    "channel_create",
+    "channel_delete",
+    "topic_tombstone",
+    "metrics",
+    "not_found",
+    "method_not_allowed",
+    "redirect",
+    "options",
+    "bad_request",
+];
+
+/// The `code` label of HTTP metrics: every status lookupd answers with.
+pub const HTTP_CODES: &[u16] = &[200, 301, 307, 400, 401, 403, 404, 405, 408, 413, 500];
+
+/// The `command` label of TCP command counts.
+pub const TCP_COMMANDS: &[&str] = &["PING", "IDENTIFY", "REGISTER", "UNREGISTER", "invalid"];
+
+/// The `code` label of TCP error counts.
+pub const TCP_ERRORS: &[&str] = &[
+    "E_INVALID",
+    "E_BAD_TOPIC",
+    "E_BAD_CHANNEL",
+    "E_BAD_BODY",
+    "E_BAD_PROTOCOL",
+];
+
+/// A bound or timeout a client ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// An IDENTIFY body over `max_identify_body_size` (or negative).
+    IdentifyBodySize,
+    /// A command line over `max_command_size`.
+    CommandSize,
+    /// No magic within `tcp_handshake_timeout`.
+    TcpHandshakeTimeout,
+    /// Silent and unidentified past `identify_timeout`.
+    IdentifyTimeout,
+    /// HTTP headers not in within `http_header_timeout`.
+    HttpHeaderTimeout,
+    /// An HTTP body not in within `http_header_timeout`.
+    HttpBodyTimeout,
+    /// An HTTP request over `max_http_request_size`.
+    HttpRequestSize,
+}
+
+const BOUNDS: &[&str] = &[
+    "identify_body_size",
+    "command_size",
+    "tcp_handshake_timeout",
+    "identify_timeout",
+    "http_header_timeout",
+    "http_body_timeout",
+    "http_request_size",
+];
+
+/// Latency buckets, in seconds.
+const BUCKETS: &[f64] = &[
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+fn counters(n: usize) -> Arc<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// Counters and histograms updated as lookupd works.
+#[derive(Debug)]
+pub struct Metrics {
+    http_requests: Arc<[AtomicU64]>,
+    http_latency: Arc<[Histogram]>,
+    tcp_commands: Arc<[AtomicU64]>,
+    tcp_errors: Arc<[AtomicU64]>,
+    bounds: Arc<[AtomicU64]>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            http_requests: counters(HTTP_ROUTES.len() * (HTTP_CODES.len() + 1)),
+            http_latency: (0..HTTP_ROUTES.len())
+                .map(|_| Histogram::default())
+                .collect(),
+            tcp_commands: counters(TCP_COMMANDS.len()),
+            tcp_errors: counters(TCP_ERRORS.len()),
+            bounds: counters(BOUNDS.len()),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts an HTTP request by route index and status, and its latency.
+    pub fn http_request(&self, route: usize, status: u16, elapsed: Duration) {
+        let route = route.min(HTTP_ROUTES.len() - 1);
+        let code = HTTP_CODES
+            .iter()
+            .position(|c| *c == status)
+            .unwrap_or(HTTP_CODES.len());
+        self.http_requests[route * (HTTP_CODES.len() + 1) + code].fetch_add(1, Ordering::Relaxed);
+        self.http_latency[route].observe(elapsed);
+    }
+
+    /// Counts a TCP command (index into [`TCP_COMMANDS`]).
+    pub fn tcp_command(&self, index: usize) {
+        if let Some(c) = self.tcp_commands.get(index) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a TCP error reply by its code.
+    pub fn tcp_error(&self, code: &str) {
+        if let Some(i) = TCP_ERRORS.iter().position(|c| *c == code) {
+            self.tcp_errors[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a bound hit.
+    pub fn bound_hit(&self, bound: Bound) {
+        self.bounds[bound as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The text of a scrape.
+    pub fn render(&self, state: &State) -> String {
+        let now = state.now();
+        let (counts, inactive, tombstoned) = {
+            let registry = state.read();
+            (
+                registry.counts(),
+                registry.inactive_producers(now, state.opts.inactive_producer_timeout),
+                registry.tombstoned(now, state.opts.tombstone_lifetime),
+            )
+        };
+        let mut r = Registry::with_prefix("nsqlookupd");
+        let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+        r.register(
+            "producers",
+            "Identified nsqd connections",
+            gauge(counts.producers),
+        );
+        r.register(
+            "producers_inactive",
+            "Identified producers silent past the inactive producer timeout",
+            gauge(inactive),
+        );
+        r.register(
+            "tombstoned_registrations",
+            "Topic registrations hidden by a live tombstone",
+            gauge(tombstoned),
+        );
+        r.register("topics", "Topic keys", gauge(counts.topics));
+        r.register("channels", "Channel keys", gauge(counts.channels));
+        r.register(
+            "registrations",
+            "Producer registrations by category",
+            Labeled::gauges(
+                "category",
+                vec![
+                    ("client", counts.producers as u64),
+                    ("topic", counts.topic_registrations as u64),
+                    ("channel", counts.channel_registrations as u64),
+                ],
+            ),
+        );
+        let c = &state.conns;
+        let per_proto = |f: fn(&crate::server::ProtoStats) -> u64| {
+            vec![
+                ("tcp", f(&c.tcp)),
+                ("http", f(&c.http)),
+                ("https", f(&c.https)),
+            ]
+        };
+        r.register(
+            "connections",
+            "Connections open now",
+            Labeled::gauges(
+                "protocol",
+                per_proto(|p| p.open.load(Ordering::Relaxed) as u64),
+            ),
+        );
+        r.register(
+            "connections_accepted",
+            "Connections accepted",
+            Labeled::counters(
+                "protocol",
+                per_proto(|p| p.accepted.load(Ordering::Relaxed)),
+            ),
+        );
+        r.register(
+            "connections_refused_limit",
+            "Connections refused because the connection limit was reached",
+            Labeled::counters(
+                "protocol",
+                per_proto(|p| p.refused_limit.load(Ordering::Relaxed)),
+            ),
+        );
+        r.register(
+            "connections_refused_network",
+            "Connections refused because the peer is outside the allow-list",
+            Labeled::counters(
+                "protocol",
+                per_proto(|p| p.refused_network.load(Ordering::Relaxed)),
+            ),
+        );
+        r.register(
+            "accept_errors",
+            "Failed accept() calls (e.g. out of file descriptors)",
+            ConstCounter::new(c.accept_errors.load(Ordering::Relaxed)),
+        );
+        r.register(
+            "panics",
+            "Connection tasks that panicked (and were contained)",
+            ConstCounter::new(c.panics.load(Ordering::Relaxed)),
+        );
+        r.register(
+            "http_requests",
+            "HTTP requests by route and status code",
+            HttpRequests(self.http_requests.clone()),
+        );
+        r.register(
+            "http_request_duration_seconds",
+            "HTTP request handling time by route",
+            Latency(self.http_latency.clone()),
+        );
+        r.register(
+            "tcp_commands",
+            "TCP commands received by verb",
+            Labeled::counters(
+                "command",
+                TCP_COMMANDS
+                    .iter()
+                    .zip(self.tcp_commands.iter())
+                    .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
+                    .collect(),
+            ),
+        );
+        r.register(
+            "tcp_errors",
+            "TCP error replies by code",
+            Labeled::counters(
+                "code",
+                TCP_ERRORS
+                    .iter()
+                    .zip(self.tcp_errors.iter())
+                    .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
+                    .collect(),
+            ),
+        );
+        r.register(
+            "bounds_hit",
+            "Requests and connections stopped by a bound or timeout",
+            Labeled::counters(
+                "bound",
+                BOUNDS
+                    .iter()
+                    .zip(self.bounds.iter())
+                    .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
+                    .collect(),
+            ),
+        );
+        let mut out = String::with_capacity(8192);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &r);
+        out
+    }
+}
+
+/// The content type of a scrape.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// A histogram of durations kept in atomics.
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Per bucket (not cumulative); the last slot is +Inf.
+    buckets: [AtomicU64; 14],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+type NoExemplar<'a> = Option<&'a Exemplar<NoLabelSet, u64>>;
+
+/// A family of counters or gauges with one label, values fixed at scrape.
+#[derive(Debug)]
+struct Labeled {
+    label: &'static str,
+    values: Vec<(&'static str, u64)>,
+    kind: MetricType,
+}
+
+impl Labeled {
+    fn counters(label: &'static str, values: Vec<(&'static str, u64)>) -> Labeled {
+        Labeled {
+            label,
+            values,
+            kind: MetricType::Counter,
+        }
+    }
+
+    fn gauges(label: &'static str, values: Vec<(&'static str, u64)>) -> Labeled {
+        Labeled {
+            label,
+            values,
+            kind: MetricType::Gauge,
+        }
+    }
+}
+
+impl EncodeMetric for Labeled {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
+        for (value_label, v) in &self.values {
+            let labels = [(self.label, *value_label)];
+            let mut e = encoder.encode_family(&labels)?;
+            match self.kind {
+                MetricType::Counter => e.encode_counter(v, NoExemplar::None)?,
+                _ => e.encode_gauge(v)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.kind
+    }
+}
+
+#[derive(Debug)]
+struct HttpRequests(Arc<[AtomicU64]>);
+
+impl EncodeMetric for HttpRequests {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
+        let per_route = HTTP_CODES.len() + 1;
+        for (i, count) in self.0.iter().enumerate() {
+            let v = count.load(Ordering::Relaxed);
+            if v == 0 {
+                continue;
+            }
+            let route = HTTP_ROUTES[i / per_route];
+            let code = HTTP_CODES
+                .get(i % per_route)
+                .map_or_else(|| "other".to_owned(), |c| c.to_string());
+            let labels = [("route", route.to_owned()), ("code", code)];
+            encoder
+                .encode_family(&labels)?
+                .encode_counter(&v, NoExemplar::None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
+
+#[derive(Debug)]
+struct Latency(Arc<[Histogram]>);
+
+impl EncodeMetric for Latency {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
+        for (route, h) in HTTP_ROUTES.iter().zip(self.0.iter()) {
+            // prometheus-client takes per-bucket counts and accumulates
+            // them itself.
+            let buckets: Vec<(f64, u64)> = BUCKETS
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::INFINITY))
+                .zip(h.buckets.iter())
+                .map(|(bound, n)| (bound, n.load(Ordering::Relaxed)))
+                .collect();
+            let in_buckets = buckets.iter().map(|(_, n)| n).sum();
+            if in_buckets == 0 {
+                continue;
+            }
+            let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            let labels = [("route", *route)];
+            encoder
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(sum, in_buckets, &buckets, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets() {
+        let h = Histogram::default();
+        h.observe(Duration::from_micros(50));
+        h.observe(Duration::from_millis(3));
+        h.observe(Duration::from_secs(9));
+        let counts: Vec<u64> = h
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(counts[0], 1);
+        assert_eq!(counts[5], 1, "3 ms falls in the 5 ms bucket");
+        assert_eq!(counts[13], 1, "+Inf");
+    }
+}
