@@ -15,7 +15,7 @@ use crate::json;
 use crate::logf;
 use crate::logging::Level;
 use crate::names::Name;
-use crate::registry::{Key, Producer};
+use crate::registry::Producer;
 use crate::state::State;
 
 /// The NSQ version whose behaviour we implement, reported by `/info` and
@@ -364,14 +364,4 @@ impl State {
             version: NSQ_VERSION,
         })
     }
-}
-
-/// Renders a registration key as Go logs it.
-pub fn describe(key: &Key) -> String {
-    format!(
-        "category:{} key:{} subkey:{}",
-        key.category(),
-        key.key(),
-        key.subkey()
-    )
 }

@@ -162,6 +162,19 @@ impl Key {
     }
 }
 
+impl std::fmt::Display for Key {
+    /// As Go logs a registration: `category:topic key:t subkey:c`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "category:{} key:{} subkey:{}",
+            self.category(),
+            self.key(),
+            self.subkey()
+        )
+    }
+}
+
 /// The answer to `/lookup`.
 #[derive(Debug, Clone)]
 pub struct Lookup {

@@ -17,7 +17,6 @@ use async_io::{Async, Timer};
 use smol::future;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::api::describe;
 use crate::identify::parse_identify;
 use crate::logf;
 use crate::logging::Level;
@@ -135,7 +134,7 @@ impl Drop for Identified {
                 Level::Info,
                 "DB: client({}) UNREGISTER {}",
                 remote,
-                describe(&key)
+                key
             );
         }
     }
@@ -298,7 +297,7 @@ impl Conn {
                         Level::Info,
                         "DB: client({}) REGISTER {}",
                         self.remote,
-                        describe(&key)
+                        key
                     );
                 }
                 b"OK"
@@ -319,7 +318,7 @@ impl Conn {
                             Level::Warn,
                             "client({}) unexpected UNREGISTER {}",
                             self.remote,
-                            describe(&key)
+                            key
                         );
                     } else {
                         logf!(
@@ -327,7 +326,7 @@ impl Conn {
                             Level::Info,
                             "DB: client({}) UNREGISTER {}",
                             self.remote,
-                            describe(&key)
+                            key
                         );
                     }
                 }

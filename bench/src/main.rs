@@ -53,14 +53,20 @@ fn run(argv: Vec<String>) -> Result<(), String> {
         return Err(USAGE.to_string());
     };
     sys::raise_nofile_limit();
-    let a = Args::parse(rest)?;
+    // `summarize --all` is a bare flag.
+    let all = cmd == "summarize" && rest.iter().any(|r| r == "--all");
+    let rest: Vec<String> = rest
+        .iter()
+        .filter(|r| !all || *r != "--all")
+        .cloned()
+        .collect();
+    let a = Args::parse(&rest)?;
     match cmd.as_str() {
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
         }
         "summarize" => {
-            let all = a.str("all").is_some_and(|v| v != "false");
             a.finish()?;
             if a.positional.is_empty() {
                 return Err("summarize: name some result files".into());
