@@ -21,15 +21,15 @@ DURATION=${DURATION:-$(q 2 10)}
 WARMUP=${WARMUP:-$(q 0.5 1)}
 CONCURRENCY=${CONCURRENCY:-64}
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
-SCENARIOS=${SCENARIOS:-"scaling lookup-empty query-nodes query-topics query-channels register ping idle disconnect-storm register-stream"}
+SCENARIOS=${SCENARIOS:-"scaling lookup-empty query-nodes query-topics query-channels register ping idle disconnect-storm register-stream scrape"}
 IMPLS=${IMPLS:-"ours go"}
 
 SCALING_PRODUCERS=${SCALING_PRODUCERS:-100}
 SCALING_TOPICS=${SCALING_TOPICS:-$(q "1 10 100 1000" "1 10 100 1000 10000")}
 SCALING_CHANNELS=${SCALING_CHANNELS:-1}
-LAYOUT=${LAYOUT:-shared}
+LAYOUT=${LAYOUT:-disjoint}
 QUERY_PRODUCERS=${QUERY_PRODUCERS:-$(q 20 100)}
-QUERY_TOPICS=${QUERY_TOPICS:-$(q 50 100)}
+QUERY_TOPICS=${QUERY_TOPICS:-$(q 50 1000)}
 REGISTER_PRODUCERS=${REGISTER_PRODUCERS:-$(q 20 100)}
 REGISTER_TOPICS=${REGISTER_TOPICS:-$(q 200 1000)}
 PING_CONNECTIONS=${PING_CONNECTIONS:-50}
@@ -147,9 +147,27 @@ for run in $(seq 1 "$RUNS"); do
                 ;;
             query-nodes | query-topics | query-channels)
                 for impl in $AVAILABLE; do
+                    # /nodes answers are megabytes (and take Go seconds):
+                    # fewer concurrent requests.
+                    conc=$CONCURRENCY
+                    [ "$scenario" = query-nodes ] && conc=${NODES_CONCURRENCY:-4}
                     measure "$impl" query --endpoint "${scenario#query-}" --producers "$QUERY_PRODUCERS" \
-                        --topics "$QUERY_TOPICS" --layout "$LAYOUT" "${LOAD[@]}"
+                        --topics "$QUERY_TOPICS" --layout "$LAYOUT" --duration "$DURATION" \
+                        --warmup "$WARMUP" --concurrency "$conc"
                 done
+                ;;
+            scrape)
+                # /lookup at 100 x 1000 x 1 with /metrics scraped every
+                # 100 ms (ours only: Go has no /metrics); compare with the
+                # scaling run at the same size.
+                case " $AVAILABLE " in
+                    *" ours "*)
+                        measure ours lookup --tag scrape --producers 100 --topics "$(q 100 1000)" \
+                            --layout "$LAYOUT" --scrape-ms 100 "${LOAD[@]}"
+                        measure ours lookup --tag scrape --producers 100 --topics "$(q 100 1000)" \
+                            --layout "$LAYOUT" "${LOAD[@]}"
+                        ;;
+                esac
                 ;;
             register)
                 for impl in $AVAILABLE; do

@@ -22,7 +22,7 @@
 //! The registry is synchronous and does no I/O; callers put it behind a
 //! lock and serialise answers after releasing it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -232,6 +232,27 @@ impl TopicEntry {
     }
 }
 
+/// Adds or removes a topic key, keeping the sorted names and the count.
+fn set_topic_key(
+    names: &mut BTreeSet<Arc<str>>,
+    counts: &mut Counts,
+    entry: &mut TopicEntry,
+    name: &Arc<str>,
+    on: bool,
+) {
+    if entry.registered == on {
+        return;
+    }
+    entry.registered = on;
+    if on {
+        names.insert(name.clone());
+        counts.topics += 1;
+    } else {
+        names.remove(name);
+        counts.topics -= 1;
+    }
+}
+
 #[derive(Debug)]
 struct ProducerEntry {
     producer: Arc<Producer>,
@@ -242,7 +263,10 @@ struct ProducerEntry {
 /// The registration database. See the module docs.
 #[derive(Debug, Default)]
 pub struct Registry {
-    topics: BTreeMap<Arc<str>, TopicEntry>,
+    /// By name, hashed: a lookup costs the same at any size.
+    topics: HashMap<Arc<str>, TopicEntry>,
+    /// The names of the topic keys, sorted, for `/topics`.
+    topic_names: BTreeSet<Arc<str>>,
     producers: BTreeMap<ProducerId, ProducerEntry>,
     next_id: ProducerId,
     counts: Counts,
@@ -307,10 +331,7 @@ impl Registry {
                 added.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
             }
         }
-        if !t.registered {
-            t.registered = true;
-            self.counts.topics += 1;
-        }
+        set_topic_key(&mut self.topic_names, &mut self.counts, t, topic_name, true);
         if let std::collections::btree_map::Entry::Vacant(slot) = t.producers.entry(id) {
             let reg = Arc::new(TopicRegistration::new(entry.producer.clone()));
             slot.insert(reg.clone());
@@ -377,9 +398,14 @@ impl Registry {
                     self.counts.topic_registrations -= 1;
                     removed.push(Key::Topic(topic_name.clone()));
                 }
-                if t.registered && t.producers.is_empty() && topic.is_ephemeral() {
-                    t.registered = false;
-                    self.counts.topics -= 1;
+                if t.producers.is_empty() && topic.is_ephemeral() {
+                    set_topic_key(
+                        &mut self.topic_names,
+                        &mut self.counts,
+                        t,
+                        topic_name,
+                        false,
+                    );
                 }
             }
         }
@@ -392,12 +418,35 @@ impl Registry {
     /// Drops a disconnected producer from every registration. Returns the
     /// keys it was removed from, `client::` last.
     pub fn remove_producer(&mut self, id: ProducerId) -> Vec<Key> {
-        let Some(entry) = self.producers.remove(&id) else {
-            return Vec::new();
-        };
-        self.counts.producers -= 1;
         let mut removed = Vec::new();
-        for (topic, channel) in entry.channels {
+        self.remove_producer_batch(id, usize::MAX, Some(&mut removed));
+        removed
+    }
+
+    /// Drops up to `max` of a disconnected producer's registrations and,
+    /// once none are left, the producer itself (`client::`). Returns true
+    /// when the producer is gone. The keys removed are appended to
+    /// `removed` when given.
+    ///
+    /// Removing in batches lets a caller release the lock in between, so a
+    /// storm of disconnects of producers holding thousands of registrations
+    /// never keeps readers waiting long (Go takes its lock once per
+    /// registration).
+    pub fn remove_producer_batch(
+        &mut self,
+        id: ProducerId,
+        max: usize,
+        mut removed: Option<&mut Vec<Key>>,
+    ) -> bool {
+        let Some(entry) = self.producers.get_mut(&id) else {
+            return true;
+        };
+        let mut budget = max;
+        while budget > 0 {
+            let Some((topic, channel)) = entry.channels.pop_first() else {
+                break;
+            };
+            budget -= 1;
             if let Some(t) = self.topics.get_mut(&topic) {
                 if let Some(members) = t.channels.get_mut(&channel) {
                     if members.remove(&id) {
@@ -412,34 +461,51 @@ impl Registry {
                     self.topics.remove(&topic);
                 }
             }
-            removed.push(Key::Channel(topic, channel));
+            if let Some(r) = removed.as_deref_mut() {
+                r.push(Key::Channel(topic, channel));
+            }
         }
-        for topic in entry.topics.into_keys() {
+        while budget > 0 {
+            let Some((topic, _)) = entry.topics.pop_first() else {
+                break;
+            };
+            budget -= 1;
             if let Some(t) = self.topics.get_mut(&topic) {
                 if t.producers.remove(&id).is_some() {
                     self.counts.topic_registrations -= 1;
                 }
-                if t.registered && t.producers.is_empty() && names::is_ephemeral(&topic) {
-                    t.registered = false;
-                    self.counts.topics -= 1;
+                if t.producers.is_empty() && names::is_ephemeral(&topic) {
+                    set_topic_key(&mut self.topic_names, &mut self.counts, t, &topic, false);
                 }
                 if t.is_unused() {
                     self.topics.remove(&topic);
                 }
             }
-            removed.push(Key::Topic(topic));
+            if let Some(r) = removed.as_deref_mut() {
+                r.push(Key::Topic(topic));
+            }
         }
-        removed.push(Key::Client);
-        removed
+        if !entry.channels.is_empty() || !entry.topics.is_empty() {
+            return false;
+        }
+        self.producers.remove(&id);
+        self.counts.producers -= 1;
+        if let Some(r) = removed {
+            r.push(Key::Client);
+        }
+        true
     }
 
     /// `POST /topic/create`: adds the topic key if it is missing.
     pub fn create_topic(&mut self, topic: &Name) {
         let t = self.topics.entry(topic.shared().clone()).or_default();
-        if !t.registered {
-            t.registered = true;
-            self.counts.topics += 1;
-        }
+        set_topic_key(
+            &mut self.topic_names,
+            &mut self.counts,
+            t,
+            topic.shared(),
+            true,
+        );
     }
 
     /// `POST /channel/create`: adds the channel key and its topic key.
@@ -449,10 +515,13 @@ impl Registry {
             t.channels.insert(channel.shared().clone(), BTreeSet::new());
             self.counts.channels += 1;
         }
-        if !t.registered {
-            t.registered = true;
-            self.counts.topics += 1;
-        }
+        set_topic_key(
+            &mut self.topic_names,
+            &mut self.counts,
+            t,
+            topic.shared(),
+            true,
+        );
     }
 
     /// `POST /topic/delete`: removes the topic key and all its channel keys,
@@ -474,6 +543,7 @@ impl Registry {
         }
         self.counts.topic_registrations -= t.producers.len();
         if t.registered {
+            self.topic_names.remove(topic.as_str());
             self.counts.topics -= 1;
         }
         (channels, t.registered)
@@ -570,11 +640,7 @@ impl Registry {
 
     /// `/topics`: every topic key, sorted.
     pub fn topics(&self) -> Vec<Arc<str>> {
-        self.topics
-            .iter()
-            .filter(|(_, t)| t.registered)
-            .map(|(name, _)| name.clone())
-            .collect()
+        self.topic_names.iter().cloned().collect()
     }
 
     /// `/channels`: every channel key of the topic, sorted (whether or not
@@ -714,6 +780,18 @@ impl Registry {
                     ));
                 }
             }
+        }
+        let names: BTreeSet<Arc<str>> = self
+            .topics
+            .iter()
+            .filter(|(_, t)| t.registered)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if names != self.topic_names {
+            return Err(format!(
+                "sorted names {:?} != keys {:?}",
+                self.topic_names, names
+            ));
         }
         if counts != self.counts {
             return Err(format!("counts {:?} != actual {:?}", self.counts, counts));

@@ -18,6 +18,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -247,6 +248,9 @@ impl Lookupd {
     }
 }
 
+/// The listen backlog asked for; the kernel caps it at `somaxconn`.
+const LISTEN_BACKLOG: libc::c_int = 4096;
+
 fn listen(address: &str) -> Result<TcpListener, StartError> {
     let bind_err = |source| StartError::Bind {
         address: address.to_owned(),
@@ -255,6 +259,17 @@ fn listen(address: &str) -> Result<TcpListener, StartError> {
     let addr = listen_addr(address)
         .map_err(|m| bind_err(io::Error::new(io::ErrorKind::InvalidInput, m)))?;
     let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    // std listens with a backlog of 128; Go uses the system maximum. When
+    // a fleet of nsqd reconnects at once (after a restart), 128 drops SYNs
+    // and costs them a 1 s retransmission. Listening again on a listening
+    // socket only changes its backlog (Linux and the BSDs allow it).
+    // SAFETY: the descriptor is a valid, bound socket we own.
+    let _ = unsafe {
+        libc::listen(
+            std::os::fd::AsRawFd::as_raw_fd(&std_listener),
+            LISTEN_BACKLOG,
+        )
+    };
     TcpListener::try_from(std_listener).map_err(bind_err)
 }
 
@@ -362,16 +377,16 @@ async fn accept_loop(
         let task = async move {
             let guard_state = conn_state.clone();
             let _open = OpenGuard(&proto.stats(&guard_state.conns).open);
-            let serve = async {
-                match &proto {
-                    Protocol::Tcp => {
-                        let stream: Arc<Async<std::net::TcpStream>> = stream.into();
-                        tcp::serve(conn_state.clone(), stream, remote).await
-                    }
-                    Protocol::Http => http::serve(conn_state.clone(), stream, remote).await,
-                    Protocol::Https(acceptor) => {
-                        serve_https(&conn_state, acceptor, stream, remote).await
-                    }
+            // Boxed per protocol, so an idle nsqd connection's task is as
+            // small as its own future, not as large as a TLS one.
+            let serve: Pin<Box<dyn Future<Output = ()> + Send + '_>> = match &proto {
+                Protocol::Tcp => {
+                    let stream: Arc<Async<std::net::TcpStream>> = stream.into();
+                    Box::pin(tcp::serve(conn_state.clone(), stream, remote))
+                }
+                Protocol::Http => Box::pin(http::serve(conn_state.clone(), stream, remote)),
+                Protocol::Https(acceptor) => {
+                    Box::pin(serve_https(&conn_state, acceptor, stream, remote))
                 }
             };
             contained(&conn_state, name, remote, serve).await;

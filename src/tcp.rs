@@ -81,9 +81,14 @@ pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr)
             e
         ),
     }
-    // Dropping `conn` drops its registration guard, which removes the
-    // producer from every registration.
+    if let Some(identified) = conn.producer.take() {
+        identified.remove_gradually().await;
+    }
 }
+
+/// Registrations removed per hold of the registry's write lock when a
+/// producer disconnects.
+const REMOVAL_BATCH: usize = 128;
 
 /// IPv4 peers of a dual-stack listener show as `1.2.3.4:5`, as in Go.
 fn canonical(addr: SocketAddr) -> SocketAddr {
@@ -124,11 +129,30 @@ struct Identified {
     producer: Arc<Producer>,
 }
 
-impl Drop for Identified {
-    fn drop(&mut self) {
-        let removed = self.state.write().remove_producer(self.producer.id());
+impl Identified {
+    /// Removes the producer's registrations a batch at a time, letting
+    /// other tasks (readers above all) run between batches.
+    async fn remove_gradually(self) {
+        let logging = self.state.log.enabled(Level::Info);
+        loop {
+            let mut keys = Vec::new();
+            let done = self.state.write().remove_producer_batch(
+                self.producer.id(),
+                REMOVAL_BATCH,
+                logging.then_some(&mut keys),
+            );
+            self.log_removed(&keys);
+            if done {
+                break;
+            }
+            smol::future::yield_now().await;
+        }
+        // Drop finds nothing left to remove.
+    }
+
+    fn log_removed(&self, keys: &[crate::registry::Key]) {
         let remote = &self.producer.info().remote_address;
-        for key in removed {
+        for key in keys {
             logf!(
                 self.state.log,
                 Level::Info,
@@ -137,6 +161,14 @@ impl Drop for Identified {
                 key
             );
         }
+    }
+}
+
+impl Drop for Identified {
+    /// At shutdown, or when the connection's task unwinds, all at once.
+    fn drop(&mut self) {
+        let removed = self.state.write().remove_producer(self.producer.id());
+        self.log_removed(&removed);
     }
 }
 

@@ -29,7 +29,8 @@ enum Op {
     Identify(usize),
     Register(usize, usize, Option<usize>),
     Unregister(usize, usize, Option<usize>),
-    Disconnect(usize),
+    /// Disconnect, removed `batch` registrations at a time.
+    Disconnect(usize, usize),
     Ping(usize),
     Advance(u64),
     CreateTopic(usize),
@@ -47,7 +48,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => slot.clone().prop_map(Op::Identify),
         6 => (slot.clone(), t.clone(), c.clone()).prop_map(|(s, t, c)| Op::Register(s, t, c)),
         3 => (slot.clone(), t.clone(), c).prop_map(|(s, t, c)| Op::Unregister(s, t, c)),
-        1 => slot.clone().prop_map(Op::Disconnect),
+        1 => (slot.clone(), 1usize..6).prop_map(|(s, b)| Op::Disconnect(s, b)),
         2 => slot.clone().prop_map(Op::Ping),
         2 => (0u64..8).prop_map(Op::Advance),
         1 => t.clone().prop_map(Op::CreateTopic),
@@ -195,11 +196,13 @@ impl World {
                     }
                 }
             }
-            Op::Disconnect(s) => {
+            Op::Disconnect(s, batch) => {
                 let Some(id) = self.slots[s].take() else {
                     return;
                 };
-                self.reg.remove_producer(id);
+                while !self.reg.remove_producer_batch(id, batch, None) {
+                    self.reg.check_invariants().unwrap();
+                }
                 let m = &mut self.model;
                 let keys: Vec<RegKey> = m
                     .map

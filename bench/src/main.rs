@@ -26,6 +26,7 @@ usage: loadgen SCENARIO --tcp ADDR --http ADDR [--pid PID] [--label NAME] [--tag
 
 Scenarios (each prints one JSON line to stdout and a human line to stderr):
   lookup            [--producers 1 --topics 1 --channels 1 --layout shared|disjoint]
+                    [--scrape-ms N: GET /metrics every N ms during the load]
                     [--concurrency 64 --duration 10 --warmup 1]
   query             --endpoint nodes|topics|channels  [fleet and load options as lookup;
                     fleet defaults 100 x 100] [--sequential 21]

@@ -2,6 +2,7 @@
 //! line to stderr.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +13,7 @@ use crate::args::Args;
 use crate::http::HttpConn;
 use crate::load::{http_load, ns_since, ping_load, Outcome, PathFn};
 use crate::nsqd::{connect_many, Fleet, Layout, DEFAULT_BURST};
+use crate::rt;
 use crate::stats::{self, ended_within, latency_of, overlapping, Latency, Sample};
 use crate::sys::{rss_kib, CpuSample};
 
@@ -323,26 +325,62 @@ fn load_params(p: &mut Value, l: &LoadArgs, c: &Common) {
     p["loadgen_threads"] = json!(c.threads);
 }
 
-/// `lookup`: GET /lookup on random registered topics.
+/// `lookup`: GET /lookup on random registered topics. With
+/// `--scrape-ms N`, GET /metrics every N ms on a connection of its own
+/// during the load (does a scrape stall readers?).
 pub async fn lookup(c: Common, a: Args) -> Res<()> {
     let layout = layout_args(&a, 1, 1)?;
     let l = load_args(&a)?;
+    let scrape_ms: u64 = a.get("scrape-ms", 0u64)?;
     a.finish()?;
     let mut f = Figures::default();
     let fleet = registered_fleet(&c, layout, &mut f).await?;
     let t0 = Instant::now();
     let load = http_load(c.http, l.concurrency, t0, lookup_path(layout.topic_space()));
+    let stop_scraping = Arc::new(AtomicBool::new(false));
+    let scraper =
+        (scrape_ms > 0).then(|| rt::spawn(scrape(c.http, scrape_ms, stop_scraping.clone())));
     let w = window(t0, l.warmup, l.duration, c.pid).await;
     let out = load.finish().await;
+    stop_scraping.store(true, Ordering::Relaxed);
+    if let Some(task) = scraper {
+        let times = task.await;
+        f.put("scrapes", times.len() as f64);
+        f.put("scrape_ms_p50", stats::median(times).unwrap_or(f64::NAN));
+    }
     fleet.close();
     load_figures(&mut f, &out, &w, "req_per_s", l.concurrency);
     let mut params = layout_params(&layout);
+    params["scrape_ms"] = json!(scrape_ms);
     load_params(&mut params, &l, &c);
     let human = human_load(&f, "req_per_s", "req/s");
     let case = format!("lookup {} c={}", layout_case(&layout), l.concurrency);
     emit(&c, "lookup", case, params, &f, human);
     report_errors(&out);
     Ok(())
+}
+
+/// GET /metrics every `every_ms` until stopped; the scrape times in ms.
+async fn scrape(addr: SocketAddr, every_ms: u64, stop: Arc<AtomicBool>) -> Vec<f64> {
+    let mut times = Vec::new();
+    let mut conn = None;
+    while !stop.load(Ordering::Relaxed) {
+        if conn.is_none() {
+            conn = HttpConn::connect(addr).await.ok();
+        }
+        if let Some(cn) = conn.as_mut() {
+            let t = Instant::now();
+            match cn.get("/metrics", None).await {
+                Ok(r) if r.status == 200 => times.push(t.elapsed().as_secs_f64() * 1e3),
+                _ => conn = None,
+            }
+            if conn.as_ref().is_some_and(|c| c.closed) {
+                conn = None;
+            }
+        }
+        Timer::after(Duration::from_millis(every_ms)).await;
+    }
+    times
 }
 
 fn report_errors(out: &Outcome) {
