@@ -170,6 +170,10 @@ struct InfoView<'a> {
     version: &'a str,
 }
 
+/// Items copied per hold of the registry's read lock for the large
+/// answers (`/topics`, `/nodes`), so writers never wait long behind them.
+const PAGE: usize = 4096;
+
 fn strs(v: &[Arc<str>]) -> Vec<&str> {
     v.iter().map(|s| &**s).collect()
 }
@@ -194,7 +198,14 @@ impl State {
 
     /// `GET /topics`: every topic.
     pub fn topics_json(&self) -> Vec<u8> {
-        let topics = self.read().topics();
+        let mut topics = Vec::new();
+        let mut after = None;
+        loop {
+            after = self.read().topics_page(after.as_ref(), PAGE, &mut topics);
+            if after.is_none() {
+                break;
+            }
+        }
         json::to_vec(&TopicsView {
             topics: strs(&topics),
         })
@@ -216,7 +227,16 @@ impl State {
     /// same index, whether that registration is tombstoned.
     pub fn nodes_json(&self) -> Vec<u8> {
         let now = self.now();
-        let nodes = self.read().nodes(now, self.timeouts());
+        let mut nodes = Vec::new();
+        let mut after = None;
+        loop {
+            after = self
+                .read()
+                .nodes_page(after, PAGE, now, self.timeouts(), &mut nodes);
+            if after.is_none() {
+                break;
+            }
+        }
         let producers = nodes
             .iter()
             .map(|n| {

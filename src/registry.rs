@@ -23,6 +23,7 @@
 //! lock and serialise answers after releasing it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -640,7 +641,9 @@ impl Registry {
 
     /// `/topics`: every topic key, sorted.
     pub fn topics(&self) -> Vec<Arc<str>> {
-        self.topic_names.iter().cloned().collect()
+        let mut out = Vec::new();
+        self.topics_page(None, usize::MAX, &mut out);
+        out
     }
 
     /// `/channels`: every channel key of the topic, sorted (whether or not
@@ -654,10 +657,41 @@ impl Registry {
 
     /// `/nodes`: active producers with their topics and tombstones.
     pub fn nodes(&self, now: Timestamp, timeouts: Timeouts) -> Vec<Node> {
-        self.producers
-            .values()
-            .filter(|e| e.producer.is_active(now, timeouts.inactive_producer))
-            .map(|e| Node {
+        let mut out = Vec::new();
+        self.nodes_page(None, usize::MAX, now, timeouts, &mut out);
+        out
+    }
+
+    /// One page of `/nodes`: the active producers after `after` (in id
+    /// order), appended to `out` until about `max_items` topics have been
+    /// copied. Returns the id to continue after, or `None` at the end.
+    ///
+    /// Paging lets the caller release the lock between pages: a `/nodes`
+    /// of 100 producers × 1,000 topics then never holds writers (and the
+    /// readers queued behind them) for the whole copy. As in Go, whose
+    /// `/nodes` takes the lock once per producer, the answer is not one
+    /// atomic snapshot.
+    pub fn nodes_page(
+        &self,
+        after: Option<ProducerId>,
+        max_items: usize,
+        now: Timestamp,
+        timeouts: Timeouts,
+        out: &mut Vec<Node>,
+    ) -> Option<ProducerId> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut copied = 0;
+        let mut last = None;
+        for (id, e) in self.producers.range((start, Bound::Unbounded)) {
+            if copied >= max_items {
+                return last;
+            }
+            last = Some(*id);
+            if !e.producer.is_active(now, timeouts.inactive_producer) {
+                continue;
+            }
+            copied += e.topics.len() + 1;
+            out.push(Node {
                 producer: e.producer.clone(),
                 topics: e
                     .topics
@@ -669,8 +703,34 @@ impl Registry {
                         )
                     })
                     .collect(),
-            })
-            .collect()
+            });
+        }
+        None
+    }
+
+    /// One page of `/topics`: the topic names after `after`, appended to
+    /// `out`, at most `max` of them. Returns the name to continue after,
+    /// or `None` at the end. (Paged for the reason [`Registry::nodes_page`]
+    /// is.)
+    pub fn topics_page(
+        &self,
+        after: Option<&Arc<str>>,
+        max: usize,
+        out: &mut Vec<Arc<str>>,
+    ) -> Option<Arc<str>> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rest = self
+            .topic_names
+            .range::<Arc<str>, _>((start, Bound::Unbounded));
+        let mut last = None;
+        for name in rest.by_ref().take(max) {
+            out.push(name.clone());
+            last = Some(name);
+        }
+        match rest.next() {
+            Some(_) => last.cloned(),
+            None => None,
+        }
     }
 
     /// `/debug`: every key that has producers, with them. Keys come in no
@@ -910,6 +970,41 @@ mod tests {
         assert_eq!(r.lookup(&name("t"), after, T).unwrap().producers.len(), 1);
         assert_eq!(r.tombstone(&name("t"), "b:415", later), 0);
         assert_eq!(r.tombstone(&name("t"), "b:41533", later), 0);
+    }
+
+    #[test]
+    fn pages_add_up_to_the_whole() {
+        let mut r = Registry::new();
+        let now = Timestamp(0);
+        for p in 0..7u16 {
+            let prod = r.identify(peer(p), now);
+            for t in 0..(p * 3) {
+                r.register(prod.id(), &name(&format!("t{p}-{t}")), None);
+            }
+        }
+        r.create_topic(&name("zz"));
+        for max in [1, 2, 5, 1000] {
+            let mut topics = Vec::new();
+            let mut after = None;
+            loop {
+                after = r.topics_page(after.as_ref(), max, &mut topics);
+                if after.is_none() {
+                    break;
+                }
+            }
+            assert_eq!(topics, r.topics(), "max {max}");
+            let mut nodes = Vec::new();
+            let mut after = None;
+            loop {
+                after = r.nodes_page(after, max, now, T, &mut nodes);
+                if after.is_none() {
+                    break;
+                }
+            }
+            let ids = |v: &[Node]| v.iter().map(|n| n.producer.id()).collect::<Vec<_>>();
+            assert_eq!(ids(&nodes), ids(&r.nodes(now, T)), "max {max}");
+            assert_eq!(nodes.iter().map(|n| n.topics.len()).sum::<usize>(), 63);
+        }
     }
 
     #[test]

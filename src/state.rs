@@ -4,8 +4,17 @@
 //! listeners got. Readers take the lock briefly to copy out their answer
 //! (a few `Arc` clones) and serialise after releasing it, so a slow client
 //! or a large `/nodes` never holds writers up while bytes are produced.
+//!
+//! The lock is parking_lot's: it is eventually fair (a thread waiting more
+//! than about half a millisecond is handed the lock), where std's lets a
+//! thread that releases the write lock take it again at once. During a
+//! storm of disconnects or pipelined REGISTERs that starved readers on the
+//! other thread for the whole storm (measured: `/lookup` p99 100 ms while
+//! 100 producers holding 1,000 topics each dropped). No poisoning either:
+//! registry methods do not panic, and a connection task that does is
+//! contained without leaving a lock behind.
 
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::clock::Timestamp;
 use crate::logging::Logger;
@@ -53,17 +62,13 @@ impl State {
     }
 
     /// The registry, for reading.
-    ///
-    /// A panic while the lock was held cannot leave the registry half
-    /// updated in a way that matters more than losing the service, so a
-    /// poisoned lock is simply taken over.
     pub fn read(&self) -> RwLockReadGuard<'_, Registry> {
-        self.registry.read().unwrap_or_else(|e| e.into_inner())
+        self.registry.read()
     }
 
     /// The registry, for writing.
     pub fn write(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|e| e.into_inner())
+        self.registry.write()
     }
 
     /// The inactivity and tombstone durations in force.

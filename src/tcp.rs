@@ -88,7 +88,10 @@ pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr)
 
 /// Registrations removed per hold of the registry's write lock when a
 /// producer disconnects.
-const REMOVAL_BATCH: usize = 128;
+const REMOVAL_BATCH: usize = 32;
+
+/// Commands executed back to back before a connection yields its thread.
+const YIELD_EVERY: u32 = 4;
 
 /// IPv4 peers of a dual-stack listener show as `1.2.3.4:5`, as in Go.
 fn canonical(addr: SocketAddr) -> SocketAddr {
@@ -219,8 +222,16 @@ impl Conn {
     }
 
     async fn command_loop(&mut self) -> End {
+        let mut executed: u32 = 0;
         loop {
             while let Some(end) = self.buffered().iter().position(|&b| b == b'\n') {
+                // A client pipelining thousands of commands would otherwise
+                // keep this thread from everyone else (HTTP readers above
+                // all) until its socket drained: take turns.
+                executed = executed.wrapping_add(1);
+                if executed % YIELD_EVERY == 0 {
+                    future::yield_now().await;
+                }
                 if end > self.state.opts.max_command_size {
                     return self.fail(self.too_long()).await;
                 }

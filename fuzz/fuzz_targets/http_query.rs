@@ -3,22 +3,34 @@
 //! must stay consistent whatever the requests did to it.
 #![no_main]
 
-use std::sync::OnceLock;
+use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
 use lookupd::logging::{Level, Logger};
 use lookupd::state::State;
 use lookupd::Options;
 
-fn state() -> &'static State {
-    static STATE: OnceLock<State> = OnceLock::new();
-    STATE.get_or_init(|| {
-        let opts = Options {
-            log_level: Level::Fatal,
-            ..Options::default()
-        };
-        State::new(opts, Logger::stderr(Level::Fatal, ""), 0, 0)
-    })
+/// A registry shared by consecutive inputs, so sequences of requests are
+/// explored, and replaced now and then, so it stays small and checking it
+/// stays cheap.
+struct Shared {
+    state: State,
+    uses: u32,
+}
+
+thread_local! {
+    static SHARED: RefCell<Option<Shared>> = const { RefCell::new(None) };
+}
+
+fn fresh() -> Shared {
+    let opts = Options {
+        log_level: Level::Fatal,
+        ..Options::default()
+    };
+    Shared {
+        state: State::new(opts, Logger::stderr(Level::Fatal, ""), 0, 0),
+        uses: 0,
+    }
 }
 
 const METHODS: [&str; 5] = ["GET", "POST", "HEAD", "OPTIONS", "DELETE"];
@@ -31,14 +43,21 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let method = METHODS[usize::from(m) % METHODS.len()];
-    let (status, body) = lookupd::http_answer(state(), method, target);
-    assert!(matches!(status, 200 | 301 | 307 | 400 | 404 | 405), "{status}");
-    if status >= 400 && body != b"400 Bad Request" {
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("V1 error body");
-        assert!(v.get("message").is_some());
-    }
-    if let Err(e) = state().read().check_invariants() {
-        panic!("registry inconsistent after {method} {target:?}: {e}");
-    }
+    SHARED.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let shared = slot.get_or_insert_with(fresh);
+        let (status, body) = lookupd::http_answer(&shared.state, method, target);
+        assert!(matches!(status, 200 | 301 | 307 | 400 | 404 | 405), "{status}");
+        if status >= 400 && body != b"400 Bad Request" {
+            let v: serde_json::Value = serde_json::from_slice(&body).expect("V1 error body");
+            assert!(v.get("message").is_some());
+        }
+        if let Err(e) = shared.state.read().check_invariants() {
+            panic!("registry inconsistent after {method} {target:?}: {e}");
+        }
+        shared.uses += 1;
+        if shared.uses >= 256 {
+            *slot = None;
+        }
+    });
 });
-
