@@ -2,7 +2,9 @@
 //!
 //! Replies to pipelined commands are batched and written when the client's
 //! input runs dry, so an nsqd re-registering thousands of topics costs one
-//! write per read. Everything the client sends is bounded: the magic must
+//! write per read; and such a connection yields its thread every few
+//! commands, so HTTP readers on the same thread keep getting their turn
+//! (a disconnect is likewise undone in small batches). Everything the client sends is bounded: the magic must
 //! arrive within the handshake timeout, an unidentified connection is closed
 //! when silent past the identify timeout, command lines and IDENTIFY bodies
 //! have maximum sizes, and the input buffer is released whenever it is

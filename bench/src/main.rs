@@ -35,7 +35,7 @@ Scenarios (each prints one JSON line to stdout and a human line to stderr):
   idle              --pid PID [--connections 10000 --settle 1]
   disconnect-storm  [--producers 100 --topics 1000 --channels 1] [load options]
                     [--sample 20 --timeout 60]
-  register-stream   [--registrations 100000 --producers 100 --channels 1] [load options]
+  register-stream   [--registrations 100000 --producers 100 --channels 1 --timeout 60] [load options]
 
 --threads: threads of the generator's executor (default 1).
 --layout shared: every producer registers the same topics t0..t{T-1};

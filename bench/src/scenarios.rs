@@ -760,6 +760,7 @@ pub async fn register_stream(c: Common, a: Args) -> Res<()> {
     let l = load_args(&a)?;
     let rate: f64 = a.get("rate", 0.0)?;
     let rate = (rate > 0.0).then_some(rate);
+    let timeout = secs(&a, "timeout", 60.0)?;
     a.finish()?;
     let mut fleet = Fleet::connect(c.tcp, layout)
         .await
@@ -769,7 +770,18 @@ pub async fn register_stream(c: Common, a: Args) -> Res<()> {
     Timer::at(t0 + l.warmup).await;
     let cpu_a = CpuSample::now(c.pid);
     let start = ns_since(t0);
-    let took = fleet.register_all(rate).await.map_err(io("registering"))?;
+    // A server that cannot keep up (the Go original, scanning its whole
+    // database for every /lookup meanwhile) is given `--timeout` seconds.
+    let took = smol::future::or(async { Some(fleet.register_all(rate).await) }, async {
+        Timer::after(timeout).await;
+        None
+    })
+    .await;
+    let timed_out = took.is_none();
+    let took = match took {
+        Some(t) => t.map_err(io("registering"))?,
+        None => timeout,
+    };
     let end = ns_since(t0);
     let cpu_b = CpuSample::now(c.pid);
     let out = load.finish().await;
@@ -791,6 +803,7 @@ pub async fn register_stream(c: Common, a: Args) -> Res<()> {
             .count() as f64,
     );
     f.put("registrations", layout.registrations() as f64);
+    f.put("timed_out", if timed_out { 1.0 } else { 0.0 });
     f.put("stream_s", took.as_secs_f64());
     f.put(
         "reg_per_s",
@@ -807,7 +820,8 @@ pub async fn register_stream(c: Common, a: Args) -> Res<()> {
     params["rate"] = json!(rate);
     load_params(&mut params, &l, &c);
     let human = format!(
-        "{} registrations in {:.3} s ({:.0}/s); /lookup meanwhile: {} requests ({} found, {} not yet), p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; errors {}",
+        "{}{} registrations in {:.3} s ({:.0}/s); /lookup meanwhile: {} requests ({} found, {} not yet), p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms; errors {}",
+        if timed_out { "NOT DONE: " } else { "" },
         layout.registrations(),
         took.as_secs_f64(),
         f.get("reg_per_s"),
