@@ -50,6 +50,7 @@ pub mod server;
 pub mod state;
 mod tcp;
 mod tls;
+mod vecmap;
 
 pub use handle::Handle;
 #[doc(hidden)]

@@ -6,9 +6,11 @@
 //! disconnected producer and, once per producer, to answer `/nodes`. Here
 //! the same facts are kept in two indexes that point at each other:
 //!
-//! - by topic: whether the topic key exists, its producers (each with its
-//!   own tombstone, as in Go) and its channel keys with their producers;
-//! - by producer: the topic and channel registrations it holds.
+//! - by topic (hashed): whether the topic key exists, its producers (each
+//!   with its own tombstone, as in Go) and its channel keys with their
+//!   producers, in compact sorted vectors (`crate::vecmap`);
+//! - by producer: the topics it is registered for (its channels are among
+//!   those topics' channels).
 //!
 //! Every operation therefore costs in proportion to what it touches or
 //! returns, never to the size of the database. Semantics are Go's (pinned
@@ -22,7 +24,7 @@
 //! The registry is synchronous and does no I/O; callers put it behind a
 //! lock and serialise answers after releasing it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -31,6 +33,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::identify::PeerInfo;
 use crate::names::{self, Name};
+use crate::vecmap::{VecMap, VecSet};
 
 /// Identifies one identified connection for as long as it lives.
 ///
@@ -223,8 +226,8 @@ struct TopicEntry {
     /// Whether the `topic:<name>:` key exists. A topic's channel keys can
     /// outlive it (an ephemeral topic unregistered while its channels stay).
     registered: bool,
-    producers: BTreeMap<ProducerId, Arc<TopicRegistration>>,
-    channels: BTreeMap<Arc<str>, BTreeSet<ProducerId>>,
+    producers: VecMap<ProducerId, Arc<TopicRegistration>>,
+    channels: VecMap<Arc<str>, VecSet<ProducerId>>,
 }
 
 impl TopicEntry {
@@ -233,23 +236,38 @@ impl TopicEntry {
     }
 }
 
-/// Adds or removes a topic key, keeping the sorted names and the count.
-fn set_topic_key(
-    names: &mut BTreeSet<Arc<str>>,
+/// Takes producer `id` out of every channel of a topic, calling `left`
+/// for each it was in; an `#ephemeral` channel it was the last member of
+/// goes too.
+fn leave_channels(
+    t: &mut TopicEntry,
+    id: ProducerId,
     counts: &mut Counts,
-    entry: &mut TopicEntry,
-    name: &Arc<str>,
-    on: bool,
+    mut left: impl FnMut(&Arc<str>),
 ) {
+    t.channels.retain(|name, members| {
+        if !members.remove(&id) {
+            return true;
+        }
+        counts.channel_registrations -= 1;
+        left(name);
+        if members.is_empty() && names::is_ephemeral(name) {
+            counts.channels -= 1;
+            return false;
+        }
+        true
+    });
+}
+
+/// Adds or removes a topic key, keeping the count.
+fn set_registered(counts: &mut Counts, entry: &mut TopicEntry, on: bool) {
     if entry.registered == on {
         return;
     }
     entry.registered = on;
     if on {
-        names.insert(name.clone());
         counts.topics += 1;
     } else {
-        names.remove(name);
         counts.topics -= 1;
     }
 }
@@ -257,8 +275,11 @@ fn set_topic_key(
 #[derive(Debug)]
 struct ProducerEntry {
     producer: Arc<Producer>,
+    /// Its topic registrations. Its channel registrations are found from
+    /// these: a producer is only ever a member of channels of topics it is
+    /// registered for (REGISTER with a channel registers the topic, and
+    /// the topic's registration goes only with its channels').
     topics: BTreeMap<Arc<str>, Arc<TopicRegistration>>,
-    channels: BTreeSet<(Arc<str>, Arc<str>)>,
 }
 
 /// The registration database. See the module docs.
@@ -266,8 +287,6 @@ struct ProducerEntry {
 pub struct Registry {
     /// By name, hashed: a lookup costs the same at any size.
     topics: HashMap<Arc<str>, TopicEntry>,
-    /// The names of the topic keys, sorted, for `/topics`.
-    topic_names: BTreeSet<Arc<str>>,
     producers: BTreeMap<ProducerId, ProducerEntry>,
     next_id: ProducerId,
     counts: Counts,
@@ -295,7 +314,6 @@ impl Registry {
             ProducerEntry {
                 producer: producer.clone(),
                 topics: BTreeMap::new(),
-                channels: BTreeSet::new(),
             },
         );
         self.counts.producers += 1;
@@ -317,25 +335,19 @@ impl Registry {
         let t = self.topics.entry(topic.shared().clone()).or_default();
         let topic_name = topic.shared();
         if let Some(channel) = channel {
-            let members = t
-                .channels
-                .entry(channel.shared().clone())
-                .or_insert_with(|| {
-                    self.counts.channels += 1;
-                    BTreeSet::new()
-                });
+            let members = t.channels.get_or_insert_with(channel.shared().clone(), || {
+                self.counts.channels += 1;
+                VecSet::default()
+            });
             if members.insert(id) {
-                entry
-                    .channels
-                    .insert((topic_name.clone(), channel.shared().clone()));
                 self.counts.channel_registrations += 1;
                 added.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
             }
         }
-        set_topic_key(&mut self.topic_names, &mut self.counts, t, topic_name, true);
-        if let std::collections::btree_map::Entry::Vacant(slot) = t.producers.entry(id) {
+        set_registered(&mut self.counts, t, true);
+        if !t.producers.contains_key(&id) {
             let reg = Arc::new(TopicRegistration::new(entry.producer.clone()));
-            slot.insert(reg.clone());
+            t.producers.insert_new(id, reg.clone());
             entry.topics.insert(topic_name.clone(), reg);
             self.counts.topic_registrations += 1;
             added.push(Key::Topic(topic_name.clone()));
@@ -364,9 +376,6 @@ impl Registry {
             Some(channel) => {
                 if let Some(members) = t.channels.get_mut(channel.as_str()) {
                     if members.remove(&id) {
-                        entry
-                            .channels
-                            .remove(&(topic_name.clone(), channel.shared().clone()));
                         self.counts.channel_registrations -= 1;
                         removed.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
                     }
@@ -379,34 +388,16 @@ impl Registry {
                 }
             }
             None => {
-                let mut emptied = Vec::new();
-                for (name, members) in t.channels.iter_mut() {
-                    if members.remove(&id) {
-                        entry.channels.remove(&(topic_name.clone(), name.clone()));
-                        self.counts.channel_registrations -= 1;
-                        removed.push(Key::Channel(topic_name.clone(), name.clone()));
-                        if members.is_empty() && names::is_ephemeral(name) {
-                            emptied.push(name.clone());
-                        }
-                    }
-                }
-                for name in emptied {
-                    t.channels.remove(&name);
-                    self.counts.channels -= 1;
-                }
+                leave_channels(t, id, &mut self.counts, |channel| {
+                    removed.push(Key::Channel(topic_name.clone(), channel.clone()));
+                });
                 if t.producers.remove(&id).is_some() {
                     entry.topics.remove(topic.as_str());
                     self.counts.topic_registrations -= 1;
                     removed.push(Key::Topic(topic_name.clone()));
                 }
                 if t.producers.is_empty() && topic.is_ephemeral() {
-                    set_topic_key(
-                        &mut self.topic_names,
-                        &mut self.counts,
-                        t,
-                        topic_name,
-                        false,
-                    );
+                    set_registered(&mut self.counts, t, false);
                 }
             }
         }
@@ -444,39 +435,21 @@ impl Registry {
         };
         let mut budget = max;
         while budget > 0 {
-            let Some((topic, channel)) = entry.channels.pop_first() else {
-                break;
-            };
-            budget -= 1;
-            if let Some(t) = self.topics.get_mut(&topic) {
-                if let Some(members) = t.channels.get_mut(&channel) {
-                    if members.remove(&id) {
-                        self.counts.channel_registrations -= 1;
-                    }
-                    if members.is_empty() && names::is_ephemeral(&channel) {
-                        t.channels.remove(&channel);
-                        self.counts.channels -= 1;
-                    }
-                }
-                if t.is_unused() {
-                    self.topics.remove(&topic);
-                }
-            }
-            if let Some(r) = removed.as_deref_mut() {
-                r.push(Key::Channel(topic, channel));
-            }
-        }
-        while budget > 0 {
             let Some((topic, _)) = entry.topics.pop_first() else {
                 break;
             };
             budget -= 1;
             if let Some(t) = self.topics.get_mut(&topic) {
+                leave_channels(t, id, &mut self.counts, |channel| {
+                    if let Some(r) = removed.as_deref_mut() {
+                        r.push(Key::Channel(topic.clone(), channel.clone()));
+                    }
+                });
                 if t.producers.remove(&id).is_some() {
                     self.counts.topic_registrations -= 1;
                 }
                 if t.producers.is_empty() && names::is_ephemeral(&topic) {
-                    set_topic_key(&mut self.topic_names, &mut self.counts, t, &topic, false);
+                    set_registered(&mut self.counts, t, false);
                 }
                 if t.is_unused() {
                     self.topics.remove(&topic);
@@ -486,7 +459,7 @@ impl Registry {
                 r.push(Key::Topic(topic));
             }
         }
-        if !entry.channels.is_empty() || !entry.topics.is_empty() {
+        if !entry.topics.is_empty() {
             return false;
         }
         self.producers.remove(&id);
@@ -500,29 +473,18 @@ impl Registry {
     /// `POST /topic/create`: adds the topic key if it is missing.
     pub fn create_topic(&mut self, topic: &Name) {
         let t = self.topics.entry(topic.shared().clone()).or_default();
-        set_topic_key(
-            &mut self.topic_names,
-            &mut self.counts,
-            t,
-            topic.shared(),
-            true,
-        );
+        set_registered(&mut self.counts, t, true);
     }
 
     /// `POST /channel/create`: adds the channel key and its topic key.
     pub fn create_channel(&mut self, topic: &Name, channel: &Name) {
         let t = self.topics.entry(topic.shared().clone()).or_default();
-        if !t.channels.contains_key(channel.as_str()) {
-            t.channels.insert(channel.shared().clone(), BTreeSet::new());
+        if t.channels
+            .insert_new(channel.shared().clone(), VecSet::default())
+        {
             self.counts.channels += 1;
         }
-        set_topic_key(
-            &mut self.topic_names,
-            &mut self.counts,
-            t,
-            topic.shared(),
-            true,
-        );
+        set_registered(&mut self.counts, t, true);
     }
 
     /// `POST /topic/delete`: removes the topic key and all its channel keys,
@@ -534,7 +496,8 @@ impl Registry {
         };
         let mut channels = Vec::with_capacity(t.channels.len());
         for (channel, members) in t.channels {
-            self.drop_channel_members(topic.shared(), &channel, members);
+            self.counts.channel_registrations -= members.len();
+            self.counts.channels -= 1;
             channels.push(channel);
         }
         for id in t.producers.keys() {
@@ -544,7 +507,6 @@ impl Registry {
         }
         self.counts.topic_registrations -= t.producers.len();
         if t.registered {
-            self.topic_names.remove(topic.as_str());
             self.counts.topics -= 1;
         }
         (channels, t.registered)
@@ -562,24 +524,9 @@ impl Registry {
         if t.is_unused() {
             self.topics.remove(topic.as_str());
         }
-        self.drop_channel_members(topic.shared(), channel.shared(), members);
-        true
-    }
-
-    fn drop_channel_members(
-        &mut self,
-        topic: &Arc<str>,
-        channel: &Arc<str>,
-        members: BTreeSet<ProducerId>,
-    ) {
-        let key = (topic.clone(), channel.clone());
-        for id in &members {
-            if let Some(entry) = self.producers.get_mut(id) {
-                entry.channels.remove(&key);
-            }
-        }
         self.counts.channel_registrations -= members.len();
         self.counts.channels -= 1;
+        true
     }
 
     /// `POST /topic/tombstone`: tombstones this topic's registrations by
@@ -641,9 +588,19 @@ impl Registry {
 
     /// `/topics`: every topic key, sorted.
     pub fn topics(&self) -> Vec<Arc<str>> {
-        let mut out = Vec::new();
-        self.topics_page(None, usize::MAX, &mut out);
-        out
+        let mut names = self.topics_unsorted();
+        names.sort_unstable();
+        names
+    }
+
+    /// Every topic key, in no order: to copy under the lock and sort after
+    /// releasing it.
+    pub fn topics_unsorted(&self) -> Vec<Arc<str>> {
+        self.topics
+            .iter()
+            .filter(|(_, t)| t.registered)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// `/channels`: every channel key of the topic, sorted (whether or not
@@ -708,31 +665,6 @@ impl Registry {
         None
     }
 
-    /// One page of `/topics`: the topic names after `after`, appended to
-    /// `out`, at most `max` of them. Returns the name to continue after,
-    /// or `None` at the end. (Paged for the reason [`Registry::nodes_page`]
-    /// is.)
-    pub fn topics_page(
-        &self,
-        after: Option<&Arc<str>>,
-        max: usize,
-        out: &mut Vec<Arc<str>>,
-    ) -> Option<Arc<str>> {
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut rest = self
-            .topic_names
-            .range::<Arc<str>, _>((start, Bound::Unbounded));
-        let mut last = None;
-        for name in rest.by_ref().take(max) {
-            out.push(name.clone());
-            last = Some(name);
-        }
-        match rest.next() {
-            Some(_) => last.cloned(),
-            None => None,
-        }
-    }
-
     /// `/debug`: every key that has producers, with them. Keys come in no
     /// particular order; the caller sorts by its rendering.
     pub fn debug(&self) -> Vec<(Key, Vec<DebugEntry>)> {
@@ -751,7 +683,7 @@ impl Registry {
             ));
         }
         for (topic, t) in &self.topics {
-            for (channel, members) in &t.channels {
+            for (channel, members) in t.channels.iter() {
                 if members.is_empty() {
                     continue;
                 }
@@ -796,7 +728,7 @@ impl Registry {
             counts.topics += usize::from(t.registered);
             counts.channels += t.channels.len();
             counts.topic_registrations += t.producers.len();
-            for (id, reg) in &t.producers {
+            for (id, reg) in t.producers.iter() {
                 let e = self
                     .producers
                     .get(id)
@@ -806,14 +738,13 @@ impl Registry {
                     _ => return Err(format!("producer {id} misses topic {name}")),
                 }
             }
-            for (channel, members) in &t.channels {
+            for (channel, members) in t.channels.iter() {
                 counts.channel_registrations += members.len();
                 for id in members {
-                    let e = self.producers.get(id).ok_or_else(|| {
-                        format!("channel {name}/{channel} has unknown producer {id}")
-                    })?;
-                    if !e.channels.contains(&(name.clone(), channel.clone())) {
-                        return Err(format!("producer {id} misses channel {name}/{channel}"));
+                    if !t.producers.contains_key(id) {
+                        return Err(format!(
+                            "producer {id} in channel {name}/{channel} but not in its topic"
+                        ));
                     }
                 }
             }
@@ -828,30 +759,6 @@ impl Registry {
                     return Err(format!("producer {id} holds stale topic {topic}"));
                 }
             }
-            for (topic, channel) in &e.channels {
-                let ok = self
-                    .topics
-                    .get(topic)
-                    .and_then(|t| t.channels.get(channel))
-                    .is_some_and(|m| m.contains(id));
-                if !ok {
-                    return Err(format!(
-                        "producer {id} holds stale channel {topic}/{channel}"
-                    ));
-                }
-            }
-        }
-        let names: BTreeSet<Arc<str>> = self
-            .topics
-            .iter()
-            .filter(|(_, t)| t.registered)
-            .map(|(n, _)| n.clone())
-            .collect();
-        if names != self.topic_names {
-            return Err(format!(
-                "sorted names {:?} != keys {:?}",
-                self.topic_names, names
-            ));
         }
         if counts != self.counts {
             return Err(format!("counts {:?} != actual {:?}", self.counts, counts));
@@ -984,15 +891,6 @@ mod tests {
         }
         r.create_topic(&name("zz"));
         for max in [1, 2, 5, 1000] {
-            let mut topics = Vec::new();
-            let mut after = None;
-            loop {
-                after = r.topics_page(after.as_ref(), max, &mut topics);
-                if after.is_none() {
-                    break;
-                }
-            }
-            assert_eq!(topics, r.topics(), "max {max}");
             let mut nodes = Vec::new();
             let mut after = None;
             loop {
