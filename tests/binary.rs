@@ -1,11 +1,15 @@
 //! The `nsqlookupd` binary as an operator meets it: Go's flags and config
 //! file, Go's log lines, exit codes and signals.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use common::raise_fd_limit;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nsqlookupd");
 
@@ -301,16 +305,5 @@ fn sigterm_with_1000_open_connections_exits_0_within_a_second() {
     for s in &mut conns {
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest);
-    }
-}
-
-fn raise_fd_limit() {
-    // SAFETY: plain getrlimit/setrlimit on a struct we own.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }

@@ -382,17 +382,6 @@ fn full_accept_backlog_is_drained() {
     assert_survived(&h, &mut n);
 }
 
-fn raise_fd_limit() {
-    // SAFETY: plain getrlimit/setrlimit on a struct we own.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 fn socket_ref(s: &TcpStream) -> i32 {
     use std::os::fd::AsRawFd;
     s.as_raw_fd()

@@ -21,6 +21,7 @@ use crate::api::TOPIC_NOT_FOUND;
 use crate::handle::Handle;
 use crate::options::Options;
 use crate::server::StartError;
+use crate::state::State;
 
 /// A running lookupd instance, opaque to the host.
 #[allow(non_camel_case_types)]
@@ -62,17 +63,17 @@ unsafe fn instance<'a>(h: *const lookupd) -> Result<&'a lookupd, Failure> {
 /// Writes a JSON answer to `out` as a newly allocated C string.
 ///
 /// # Safety
-/// `out` must be NULL or valid for a pointer write.
+/// `out` must be non-NULL (checked by [`query`]) and valid for a pointer
+/// write.
 unsafe fn write_json(out: *mut *mut c_char, json: Vec<u8>) -> Result<(), Failure> {
-    check_out(out)?;
     // JSON from serde_json never contains a raw NUL (it is escaped).
     let c = CString::new(json).map_err(|_| {
         Failure(
-            lookupd_result::LOOKUPD_ERR_PANIC,
+            lookupd_result::LOOKUPD_ERR_INTERNAL,
             "answer contained a NUL".into(),
         )
     })?;
-    // SAFETY: non-NULL and the caller promises it is writable.
+    // SAFETY: the caller checked it is non-NULL and promises it is writable.
     unsafe { *out = c.into_raw() };
     Ok(())
 }
@@ -84,6 +85,27 @@ fn check_out(out: *mut *mut c_char) -> Result<(), Failure> {
         return Err(Failure::null("out_json"));
     }
     Ok(())
+}
+
+/// The shape of every query export: the handle is checked, then the
+/// out-parameter, then `answer` runs on the instance's state and its JSON
+/// is written to `*out_json`.
+///
+/// # Safety
+/// `h` must be NULL or a live handle; `out_json` NULL or writable.
+unsafe fn query(
+    h: *const lookupd,
+    out_json: *mut *mut c_char,
+    answer: impl FnOnce(&State) -> Result<Vec<u8>, Failure>,
+) -> lookupd_result {
+    boundary(|| {
+        // SAFETY: forwarded caller promise.
+        let l = unsafe { instance(h) }?;
+        check_out(out_json)?;
+        let json = answer(l.handle.state())?;
+        // SAFETY: forwarded caller promise.
+        unsafe { write_json(out_json, json) }
+    })
 }
 
 /// Starts an instance. `config_json` is NULL or a JSON object whose keys
@@ -181,29 +203,22 @@ pub unsafe extern "C" fn lookupd_query_lookup(
     topic: *const c_char,
     out_json: *mut *mut c_char,
 ) -> lookupd_result {
-    boundary(|| {
-        // SAFETY: forwarded caller promise.
-        let l = unsafe { instance(h) }?;
-        check_out(out_json)?;
+    let answer = |state: &State| {
         // SAFETY: forwarded caller promise.
         let topic = unsafe { c_str(topic, "topic") }?;
-        let json = l
-            .handle
-            .state()
-            .lookup_json(topic.as_bytes())
-            .map_err(|e| {
-                if e == TOPIC_NOT_FOUND {
-                    Failure(
-                        lookupd_result::LOOKUPD_ERR_TOPIC_NOT_FOUND,
-                        format!("topic {topic:?} not found"),
-                    )
-                } else {
-                    Failure(lookupd_result::LOOKUPD_ERR_PANIC, e.to_string())
-                }
-            })?;
-        // SAFETY: forwarded caller promise.
-        unsafe { write_json(out_json, json) }
-    })
+        state.lookup_json(topic.as_bytes()).map_err(|e| {
+            if e == TOPIC_NOT_FOUND {
+                Failure(
+                    lookupd_result::LOOKUPD_ERR_TOPIC_NOT_FOUND,
+                    format!("topic {topic:?} not found"),
+                )
+            } else {
+                Failure(lookupd_result::LOOKUPD_ERR_INTERNAL, e.to_string())
+            }
+        })
+    };
+    // SAFETY: forwarded caller promises.
+    unsafe { query(h, out_json, answer) }
 }
 
 /// The answer of `GET /topics`, as `lookupd_query_lookup` gives its own.
@@ -215,14 +230,8 @@ pub unsafe extern "C" fn lookupd_query_topics(
     h: *const lookupd,
     out_json: *mut *mut c_char,
 ) -> lookupd_result {
-    boundary(|| {
-        // SAFETY: forwarded caller promises.
-        let l = unsafe { instance(h) }?;
-        check_out(out_json)?;
-        let json = l.handle.state().topics_json();
-        // SAFETY: forwarded caller promise.
-        unsafe { write_json(out_json, json) }
-    })
+    // SAFETY: forwarded caller promises.
+    unsafe { query(h, out_json, |state| Ok(state.topics_json())) }
 }
 
 /// The answer of `GET /channels?topic=<topic>` (an empty list for an
@@ -237,16 +246,13 @@ pub unsafe extern "C" fn lookupd_query_channels(
     topic: *const c_char,
     out_json: *mut *mut c_char,
 ) -> lookupd_result {
-    boundary(|| {
-        // SAFETY: forwarded caller promise.
-        let l = unsafe { instance(h) }?;
-        check_out(out_json)?;
+    let answer = |state: &State| {
         // SAFETY: forwarded caller promise.
         let topic = unsafe { c_str(topic, "topic") }?;
-        let json = l.handle.state().channels_json(topic.as_bytes());
-        // SAFETY: forwarded caller promise.
-        unsafe { write_json(out_json, json) }
-    })
+        Ok(state.channels_json(topic.as_bytes()))
+    };
+    // SAFETY: forwarded caller promises.
+    unsafe { query(h, out_json, answer) }
 }
 
 /// The answer of `GET /nodes`.
@@ -258,14 +264,8 @@ pub unsafe extern "C" fn lookupd_query_nodes(
     h: *const lookupd,
     out_json: *mut *mut c_char,
 ) -> lookupd_result {
-    boundary(|| {
-        // SAFETY: forwarded caller promises.
-        let l = unsafe { instance(h) }?;
-        check_out(out_json)?;
-        let json = l.handle.state().nodes_json();
-        // SAFETY: forwarded caller promise.
-        unsafe { write_json(out_json, json) }
-    })
+    // SAFETY: forwarded caller promises.
+    unsafe { query(h, out_json, |state| Ok(state.nodes_json())) }
 }
 
 /// Frees a string returned by a `lookupd_query_*` function. NULL is fine.

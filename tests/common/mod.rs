@@ -278,3 +278,16 @@ pub fn strings(v: &serde_json::Value) -> Vec<String> {
         .map(|s| s.as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Raises this process's open-file soft limit to the hard limit, for tests
+/// that hold many connections.
+pub fn raise_fd_limit() {
+    // SAFETY: plain getrlimit/setrlimit on a struct we own.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
