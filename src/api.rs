@@ -326,6 +326,8 @@ impl State {
             Level::Info,
             "DB: adding channel({channel}) in topic({topic})"
         );
+        // Go adds the two keys one after the other and logs both.
+        logf!(self.log, Level::Info, "DB: adding topic({topic})");
         self.write().create_channel(&topic, &channel);
         Ok(())
     }

@@ -75,15 +75,15 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Action, CliError> {
     let flags = scan(args)?;
     let mut config: Option<String> = None;
     let mut warnings = Vec::new();
+    let mut version = false;
     let mut settings: Vec<(&'static str, String)> = Vec::new();
+    // Go's `flag` checks each value as it meets it, so a bad flag anywhere
+    // fails even `-version`; the config file is read only after that.
+    let mut checked = Options::default();
     for (name, value) in flags {
         match name {
             "help" | "h" => return Ok(Action::Help),
-            VERSION => {
-                if parse_bool(VERSION, value.as_deref())? {
-                    return Ok(Action::Version);
-                }
-            }
+            VERSION => version = parse_bool(VERSION, value.as_deref())?,
             VERBOSE => {
                 parse_bool(VERBOSE, value.as_deref())?;
                 warnings.push("-verbose is deprecated and has no effect, use --log-level".into());
@@ -98,23 +98,23 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Action, CliError> {
                     None if is_bool_option(name) => "true".to_owned(),
                     None => return Err(flag_error(format!("flag needs an argument: -{name}"))),
                 };
+                checked
+                    .set(key, Value::Text(&value))
+                    .map_err(|e| invalid_flag_value(key, &value, &e.message))?;
                 settings.push((key, value));
             }
         }
+    }
+    if version {
+        return Ok(Action::Version);
     }
     let mut opts = Options::default();
     if let Some(path) = config.filter(|p| !p.is_empty()) {
         load_config(&mut opts, &path, &mut warnings)?;
     }
     for (key, value) in settings {
-        opts.set(key, Value::Text(&value)).map_err(|e| {
-            flag_error(format!(
-                "invalid value {:?} for flag -{}: {}",
-                value,
-                key.replace('_', "-"),
-                e.message
-            ))
-        })?;
+        opts.set(key, Value::Text(&value))
+            .map_err(|e| invalid_flag_value(key, &value, &e.message))?;
     }
     opts.validate().map_err(|e| CliError {
         message: e.to_string(),
@@ -124,6 +124,20 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Action, CliError> {
         options: Box::new(opts),
         warnings,
     })
+}
+
+/// Go's `invalid value "10" for flag -tombstone-lifetime: parse error`,
+/// with what exactly is wrong after it.
+fn invalid_flag_value(key: &str, value: &str, why: &str) -> CliError {
+    let flag = key.replace('_', "-");
+    let go_reason = match options::spec(key).map(|s| s.kind) {
+        Some(Kind::Duration) => "parse error (",
+        _ => "",
+    };
+    let close = if go_reason.is_empty() { "" } else { ")" };
+    flag_error(format!(
+        "invalid value {value:?} for flag -{flag}: {go_reason}{why}{close}"
+    ))
 }
 
 fn flag_error(message: String) -> CliError {
@@ -375,6 +389,23 @@ mod tests {
             parse(&["-version=false"]).unwrap(),
             Action::Run { .. }
         ));
+        assert_eq!(
+            parse(&["-version", "-version=false", "-version"]).unwrap(),
+            Action::Version
+        );
+        // Every flag is checked before -version is acted on, as in Go; the
+        // config file is not read.
+        assert_eq!(parse(&["-version", "-bogus"]).unwrap_err().exit_code, 2);
+        assert_eq!(
+            parse(&["-version", "-tombstone-lifetime=x"])
+                .unwrap_err()
+                .exit_code,
+            2
+        );
+        assert_eq!(
+            parse(&["-version", "-config=/nonexistent/x.cfg"]).unwrap(),
+            Action::Version
+        );
         let Action::Run { warnings, .. } = parse(&["-verbose"]).unwrap() else {
             panic!()
         };
@@ -390,7 +421,10 @@ mod tests {
                 "flag needs an argument: -tcp-address",
             ),
             (&["---x"][..], "bad flag syntax: ---x"),
-            (&["-tombstone-lifetime=10"][..], "-tombstone-lifetime"),
+            (
+                &["-tombstone-lifetime=10"][..],
+                "invalid value \"10\" for flag -tombstone-lifetime: parse error",
+            ),
             (&["-log-level=loud"][..], "-log-level"),
             (&["-version=maybe"][..], "-version"),
         ] {

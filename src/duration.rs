@@ -9,14 +9,17 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Parses a Go duration: `300s`, `1m30s`, `1.5h`, `250ms`, `10us`, `10µs`,
-/// `0`. Negative durations are refused: every duration we take is a
-/// timeout or a lifetime.
+/// `0`. A negative duration reads as zero: Go accepts them, and every
+/// duration we take is a timeout or lifetime that elapsed time is compared
+/// against, where a negative one means what zero means (every producer
+/// inactive, tombstones hiding nothing).
 ///
 /// ```
 /// use std::time::Duration;
 /// use lookupd::duration::parse;
 /// assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
 /// assert_eq!(parse("1.5ms"), Ok(Duration::from_micros(1500)));
+/// assert_eq!(parse("-5s"), Ok(Duration::ZERO));
 /// assert!(parse("10").is_err());
 /// ```
 pub fn parse(s: &str) -> Result<Duration, String> {
@@ -85,17 +88,16 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         }
         rest = after;
     }
-    if negative && total != 0 {
-        return Err(format!("negative duration {s:?} is not allowed"));
+    if negative {
+        return Ok(Duration::ZERO);
     }
     Ok(Duration::from_nanos(total as u64))
 }
 
-/// A config-file integer: milliseconds, as Go's option loader reads it.
-pub fn from_config_int(ms: i64) -> Result<Duration, String> {
-    u64::try_from(ms)
-        .map(Duration::from_millis)
-        .map_err(|_| format!("negative duration {ms} is not allowed"))
+/// A config-file integer: milliseconds, as Go's option loader reads it
+/// (negative reads as zero, as in [`parse`]).
+pub fn from_config_int(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// Formats like Go's `time.Duration.String`: `5m0s`, `45s`, `1.5ms`,
@@ -183,7 +185,7 @@ mod tests {
             "s",
             "1x",
             "1.2.3s",
-            "-1s",
+            "-1x",
             ".s",
             "1s ",
             " 1s",
@@ -192,6 +194,9 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
+        // Negative means what zero means, as in Go.
+        assert_eq!(parse("-1s"), Ok(Duration::ZERO));
+        assert_eq!(parse("-1h30m"), Ok(Duration::ZERO));
     }
 
     #[test]
@@ -210,7 +215,7 @@ mod tests {
 
     #[test]
     fn config_integers_are_milliseconds() {
-        assert_eq!(from_config_int(1500), Ok(Duration::from_millis(1500)));
-        assert!(from_config_int(-1).is_err());
+        assert_eq!(from_config_int(1500), Duration::from_millis(1500));
+        assert_eq!(from_config_int(-1), Duration::ZERO);
     }
 }

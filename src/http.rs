@@ -15,17 +15,18 @@ use std::time::Instant;
 
 use async_io::Timer;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{
     HeaderValue, ALLOW, AUTHORIZATION, CONNECTION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use smol::future;
-use smol_hyper::rt::{FuturesIo, SmolTimer};
+use smol_hyper::rt::FuturesIo;
 
 use crate::access::{self, Verdict};
 use crate::api::ApiError;
+use crate::deadline::{Activity, Deadlines, Expired};
 use crate::logf;
 use crate::logging::Level;
 use crate::metrics::{self, Bound};
@@ -106,22 +107,40 @@ where
     S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + Send + 'static,
 {
     let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+    let activity = Arc::new(Activity::default());
+    let stream = Deadlines::new(
+        stream,
+        activity.clone(),
+        state.opts.http_header_timeout,
+        state.opts.http_idle_timeout,
+    );
     let service_state = state.clone();
+    let service_activity = activity.clone();
     let service = hyper::service::service_fn(move |req| {
         let state = service_state.clone();
-        async move { Ok::<_, Infallible>(handle(&state, req, remote).await) }
+        let activity = service_activity.clone();
+        async move {
+            activity.begin();
+            let response = handle(&state, req, remote).await;
+            activity.end();
+            Ok::<_, Infallible>(response)
+        }
     });
+    // hyper's own header timer would also close idle keep-alive
+    // connections; `Deadlines` keeps the two apart.
     let result = hyper::server::conn::http1::Builder::new()
         .title_case_headers(true)
-        .timer(SmolTimer::new())
-        .header_read_timeout(state.opts.http_header_timeout)
+        .header_read_timeout(None)
         .max_buf_size(state.opts.max_http_request_size)
         .serve_connection(FuturesIo::new(stream), service)
         .await;
+    match activity.expired() {
+        Some(Expired::Header) => state.metrics.bound_hit(Bound::HttpHeaderTimeout),
+        Some(Expired::Idle) => state.metrics.bound_hit(Bound::HttpIdleTimeout),
+        None => {}
+    }
     if let Err(e) = result {
-        if e.is_timeout() {
-            state.metrics.bound_hit(Bound::HttpHeaderTimeout);
-        } else if e.is_parse_too_large() {
+        if e.is_parse_too_large() {
             state.metrics.bound_hit(Bound::HttpRequestSize);
         }
         logf!(state.log, Level::Debug, "HTTP: client({remote}) - {e}");
@@ -140,14 +159,15 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
     // bounds) so the connection can be reused, as Go reads them. Most
     // requests have none, and then no timer is armed (a timer per request
     // cost a sixth of the CPU of a /lookup).
-    let body_read = if body.is_end_stream() {
-        Some(true)
+    let body = if body.is_end_stream() {
+        BodyRead::Complete
     } else {
         read_body(state, body).await
     };
-    let body_ok = match body_read {
-        Some(ok) => ok,
-        None => {
+    match body {
+        BodyRead::Complete | BodyRead::Malformed => {}
+        BodyRead::TooLarge => state.metrics.bound_hit(Bound::HttpRequestSize),
+        BodyRead::TimedOut => {
             state.metrics.bound_hit(Bound::HttpBodyTimeout);
             let mut r = v1_error(ApiError {
                 status: 408,
@@ -161,9 +181,6 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
                 .http_request(LABEL_BAD_REQUEST, 408, start.elapsed());
             return r;
         }
-    };
-    if !body_ok {
-        state.metrics.bound_hit(Bound::HttpRequestSize);
     }
     let auth = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     let (response, label, logged) = dispatch(
@@ -171,7 +188,7 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
         &parts.method,
         parts.uri.path(),
         parts.uri.query(),
-        body_ok,
+        body,
         auth,
     );
     if logged {
@@ -183,19 +200,35 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
     response
 }
 
-/// Reads and discards a request body within the size and time bounds:
-/// `None` when it did not arrive in time, `Some(false)` when too large.
-async fn read_body(state: &State, body: Incoming) -> Option<bool> {
+/// How reading a request body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyRead {
+    /// Read to its end (or there was none).
+    Complete,
+    /// Over `max_http_request_size`.
+    TooLarge,
+    /// Broken framing (a bad chunk size, say).
+    Malformed,
+    /// Not in within `http_header_timeout`.
+    TimedOut,
+}
+
+/// Reads and discards a request body within the size and time bounds.
+async fn read_body(state: &State, body: Incoming) -> BodyRead {
     future::or(
         async {
-            let read = Limited::new(body, state.opts.max_http_request_size)
+            match Limited::new(body, state.opts.max_http_request_size)
                 .collect()
-                .await;
-            Some(read.is_ok())
+                .await
+            {
+                Ok(_) => BodyRead::Complete,
+                Err(e) if e.is::<LengthLimitError>() => BodyRead::TooLarge,
+                Err(_) => BodyRead::Malformed,
+            }
         },
         async {
             Timer::after(state.opts.http_header_timeout).await;
-            None
+            BodyRead::TimedOut
         },
     )
     .await
@@ -210,7 +243,7 @@ fn dispatch(
     method: &Method,
     raw_path: &str,
     raw_query: Option<&str>,
-    body_ok: bool,
+    body: BodyRead,
     auth: Option<&[u8]>,
 ) -> (Response<Body>, usize, bool) {
     let path = match unescape_path(raw_path) {
@@ -219,11 +252,18 @@ fn dispatch(
     };
     match resolve(method, &path) {
         Resolution::Handle(route) => {
-            let response = if !body_ok {
+            let response = if body == BodyRead::TooLarge {
                 v1_error(ApiError {
                     status: 413,
                     message: "REQUEST_TOO_LARGE",
                 })
+            } else if body == BodyRead::Malformed {
+                // Go's handlers read the body with their arguments and
+                // answer INVALID_REQUEST; the connection cannot be reused.
+                let mut r = v1_error(ApiError::bad_request("INVALID_REQUEST"));
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                r
             } else if let Some(refusal) = refuse(state, route, auth) {
                 refusal
             } else {
@@ -294,7 +334,7 @@ pub fn answer(state: &State, method: &str, target: &str) -> (u16, Vec<u8>) {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    let (response, _, _) = dispatch(state, &method, path, query, true, None);
+    let (response, _, _) = dispatch(state, &method, path, query, BodyRead::Complete, None);
     let status = response.status().as_u16();
     let body = future::block_on(response.into_body().collect())
         .map(|c| c.to_bytes().to_vec())
@@ -324,42 +364,59 @@ fn log_request(
 
 /// Runs an endpoint.
 fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
-    if route == Route::Ping {
-        let mut r = Response::new(Body::from("OK"));
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        return r;
+    let json = |body| v1(StatusCode::OK, body, true);
+    match route {
+        Route::Ping => {
+            let mut r = Response::new(Body::from("OK"));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r
+        }
+        Route::Metrics => {
+            let mut r = Response::new(Body::from(state.metrics.render(state)));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(metrics::CONTENT_TYPE),
+            );
+            r
+        }
+        // Endpoints without arguments never look at the query, as in Go:
+        // `/topics?%zz` is answered, `/lookup?%zz` is INVALID_REQUEST.
+        Route::Info => json(state.info_json()),
+        Route::Debug => json(state.debug_json()),
+        Route::Topics => json(state.topics_json()),
+        Route::Nodes => json(state.nodes_json()),
+        _ => match Query::parse(raw_query) {
+            Ok(query) => match respond_with_args(state, route, &query) {
+                Ok(Some(body)) => json(body),
+                Ok(None) => v1(StatusCode::OK, Vec::new(), false),
+                Err(e) => v1_error(e),
+            },
+            Err(_) => v1_error(ApiError::bad_request("INVALID_REQUEST")),
+        },
     }
-    if route == Route::Metrics {
-        let mut r = Response::new(Body::from(state.metrics.render(state)));
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(metrics::CONTENT_TYPE),
-        );
-        return r;
-    }
-    let query = match Query::parse(raw_query) {
-        Ok(q) => q,
-        Err(_) => return v1_error(ApiError::bad_request("INVALID_REQUEST")),
-    };
+}
+
+/// Runs an endpoint that takes arguments: its JSON answer, or `None` for
+/// the empty 200 of a write.
+fn respond_with_args(
+    state: &State,
+    route: Route,
+    query: &Query,
+) -> Result<Option<Vec<u8>>, ApiError> {
     let arg =
         |name: &str, missing: &'static str| query.get(name).ok_or(ApiError::bad_request(missing));
     let topic = || arg("topic", "MISSING_ARG_TOPIC");
-    let result: Result<Option<Vec<u8>>, ApiError> = match route {
-        Route::Ping | Route::Metrics => unreachable!("answered above"),
-        Route::Info => Ok(Some(state.info_json())),
-        Route::Debug => Ok(Some(state.debug_json())),
-        Route::Topics => Ok(Some(state.topics_json())),
-        Route::Nodes => Ok(Some(state.nodes_json())),
+    match route {
         Route::Lookup => topic().and_then(|t| state.lookup_json(t)).map(Some),
         Route::Channels => topic().map(|t| Some(state.channels_json(t))),
         Route::TopicCreate => topic().and_then(|t| state.create_topic(t)).map(|()| None),
         Route::TopicDelete => topic().and_then(|t| state.delete_topic(t)).map(|()| None),
         Route::ChannelCreate | Route::ChannelDelete => {
             // Go checks the topic fully before looking at the channel.
-            topic_and_channel(&query).and_then(|(t, c)| {
+            topic_and_channel(query).and_then(|(t, c)| {
                 if route == Route::ChannelCreate {
                     state.create_channel(t, c)
                 } else {
@@ -372,11 +429,14 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
             let node = arg("node", "MISSING_ARG_NODE")?;
             state.tombstone(t, node).map(|()| None)
         }),
-    };
-    match result {
-        Ok(Some(json)) => v1(StatusCode::OK, json, true),
-        Ok(None) => v1(StatusCode::OK, Vec::new(), false),
-        Err(e) => v1_error(e),
+        Route::Ping
+        | Route::Metrics
+        | Route::Info
+        | Route::Debug
+        | Route::Topics
+        | Route::Nodes => {
+            unreachable!("{route:?} takes no arguments and is answered by respond")
+        }
     }
 }
 

@@ -20,7 +20,8 @@
 //! Service:
 //! - [`options`]: the one options schema for flags, TOML and JSON.
 //! - [`state`] and [`api`]: an instance's shared state and its HTTP answers.
-//! - `tcp` and `http`: one connection each.
+//! - `tcp` and `http`: one connection each; `deadline`: an HTTP
+//!   connection's header and idle timeouts.
 //! - [`server`]: bind, then a runtime-agnostic serving future.
 //! - [`handle`]: an instance on its own threads; start and stop.
 //! - [`cli`]: Go-compatible command line and config file, for the binary.
@@ -33,6 +34,7 @@ pub mod access;
 pub mod api;
 pub mod cli;
 pub mod clock;
+mod deadline;
 pub mod duration;
 pub mod ffi;
 pub mod handle;

@@ -74,6 +74,8 @@ pub enum Bound {
     IdentifyTimeout,
     /// HTTP headers not in within `http_header_timeout`.
     HttpHeaderTimeout,
+    /// An idle keep-alive connection closed after `http_idle_timeout`.
+    HttpIdleTimeout,
     /// An HTTP body not in within `http_header_timeout`.
     HttpBodyTimeout,
     /// An HTTP request over `max_http_request_size`.
@@ -86,6 +88,7 @@ const BOUNDS: &[&str] = &[
     "tcp_handshake_timeout",
     "identify_timeout",
     "http_header_timeout",
+    "http_idle_timeout",
     "http_body_timeout",
     "http_request_size",
 ];

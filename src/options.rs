@@ -48,9 +48,11 @@ pub struct Options {
     pub max_tcp_connections: usize,
     /// Most HTTP connections served at once; more are refused (ours).
     pub max_http_connections: usize,
-    /// Time an HTTP client has to send a request's headers, and then its
-    /// body; also how long an idle keep-alive connection is kept (ours).
+    /// Time an HTTP client has to send a request's head (from its first
+    /// byte), and then its body (ours).
     pub http_header_timeout: Duration,
+    /// How long an idle keep-alive HTTP connection is kept (ours).
+    pub http_idle_timeout: Duration,
     /// Largest HTTP request head, and largest body, in bytes (ours).
     pub max_http_request_size: usize,
     /// Bearer token mutating HTTP endpoints require; empty: none (ours).
@@ -89,6 +91,9 @@ impl Default for Options {
             max_tcp_connections: 16384,
             max_http_connections: 4096,
             http_header_timeout: Duration::from_secs(10),
+            // Longer than the 90 s Go's HTTP clients (nsqadmin's included)
+            // keep idle connections pooled.
+            http_idle_timeout: Duration::from_secs(120),
             max_http_request_size: 64 * 1024,
             http_auth_token: String::new(),
             http_auth_token_file: String::new(),
@@ -205,7 +210,12 @@ pub const SPECS: &[Spec] = &[
     Spec {
         name: "http_header_timeout",
         kind: Kind::Duration,
-        help: "time an HTTP client has to send a request's headers (and then its body); idle keep-alive connections close after it",
+        help: "time an HTTP client has to send a request's headers (and then its body)",
+    },
+    Spec {
+        name: "http_idle_timeout",
+        kind: Kind::Duration,
+        help: "close an idle keep-alive HTTP connection after this long",
     },
     Spec {
         name: "max_http_request_size",
@@ -215,7 +225,8 @@ pub const SPECS: &[Spec] = &[
     Spec {
         name: "http_auth_token",
         kind: Kind::Text,
-        help: "require 'Authorization: Bearer <token>' for /topic/* and /channel/* (empty: no auth)",
+        help:
+            "require 'Authorization: Bearer <token>' for /topic/* and /channel/* (empty: no auth)",
     },
     Spec {
         name: "http_auth_token_file",
@@ -328,7 +339,7 @@ impl Options {
             Kind::Duration => {
                 let v = match value {
                     Value::Text(s) => duration::parse(s),
-                    Value::Int(ms) => duration::from_config_int(ms),
+                    Value::Int(ms) => Ok(duration::from_config_int(ms)),
                     other => Err(format!("expected a duration, got {}", type_name(other))),
                 }
                 .map_err(err)?;
@@ -338,6 +349,7 @@ impl Options {
                     "tcp_handshake_timeout" => self.tcp_handshake_timeout = v,
                     "identify_timeout" => self.identify_timeout = v,
                     "http_header_timeout" => self.http_header_timeout = v,
+                    "http_idle_timeout" => self.http_idle_timeout = v,
                     _ => unreachable!("duration option {key} has no field"),
                 }
             }
@@ -424,6 +436,7 @@ impl Options {
             "max_tcp_connections" => self.max_tcp_connections.to_string(),
             "max_http_connections" => self.max_http_connections.to_string(),
             "http_header_timeout" => duration::format(self.http_header_timeout),
+            "http_idle_timeout" => duration::format(self.http_idle_timeout),
             "max_http_request_size" => self.max_http_request_size.to_string(),
             "http_auth_token" => self.http_auth_token.clone(),
             "http_auth_token_file" => self.http_auth_token_file.clone(),

@@ -424,3 +424,46 @@ fn slow_http_bodies_are_timed_out() {
     );
     assert_survived(&h, &mut n);
 }
+
+#[test]
+fn idle_keep_alive_outlives_the_header_timeout() {
+    let (h, mut n) = victim(|o| {
+        o.http_header_timeout = Duration::from_millis(200);
+        o.http_idle_timeout = Duration::from_millis(1500);
+    });
+    let mut c = HttpConn::open(h.http_addr());
+    c.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read(false).status, 200);
+    // Idle well past the header timeout: a pooled connection (nsqadmin
+    // keeps them 90 s) is still good.
+    std::thread::sleep(Duration::from_millis(600));
+    c.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.read(false).status, 200);
+    // Past the idle timeout it is closed.
+    let start = Instant::now();
+    assert!(c.is_closed());
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_survived(&h, &mut n);
+}
+
+#[test]
+fn malformed_chunked_body_is_invalid_request() {
+    let (h, mut n) = victim(|_| {});
+    let mut c = HttpConn::open(h.http_addr());
+    c.send(
+        "POST /topic/create?topic=chunky HTTP/1.1\r\nHost: x\r\n\
+         Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    );
+    let r = c.read(false);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.message(), "INVALID_REQUEST");
+    assert_eq!(r.header("Connection"), Some("close"));
+    assert!(c.is_closed());
+    assert_not_created(&h);
+    assert_survived(&h, &mut n);
+}
+
+fn assert_not_created(h: &Handle) {
+    let topics = strings(&get(h, "/topics").json()["topics"]);
+    assert!(!topics.iter().any(|t| t == "chunky"), "{topics:?}");
+}

@@ -109,6 +109,13 @@ fn missing_and_bad_arguments() {
     assert_error(&get(&h, "/lookup?topic=a;b"), 400, "INVALID_REQUEST");
     assert_error(&get(&h, "/lookup?topic=%zz"), 400, "INVALID_REQUEST");
     assert_error(&post(&h, "/topic/create?topic=%zz"), 400, "INVALID_REQUEST");
+    // Endpoints without arguments never parse the query, as in Go.
+    for path in ["/topics?%zz", "/nodes?a;b", "/info?topic=%", "/debug?x=%zz"] {
+        let r = get(&h, path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_v1_json(&r);
+    }
+    assert_eq!(get(&h, "/ping?%zz").body_str(), "OK");
     // An empty or invalid name is not registered, as in Go.
     assert_error(&get(&h, "/lookup?topic="), 404, "TOPIC_NOT_FOUND");
     assert_error(&get(&h, "/lookup?topic=bad$"), 404, "TOPIC_NOT_FOUND");
