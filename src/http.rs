@@ -364,7 +364,7 @@ fn log_request(
 
 /// Runs an endpoint.
 fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
-    let json = |body| v1(StatusCode::OK, body, true);
+    let json = |body: Bytes| v1(StatusCode::OK, body, true);
     match route {
         Route::Ping => {
             let mut r = Response::new(Body::from("OK"));
@@ -384,13 +384,13 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
         }
         // Endpoints without arguments never look at the query, as in Go:
         // `/topics?%zz` is answered, `/lookup?%zz` is INVALID_REQUEST.
-        Route::Info => json(state.info_json()),
-        Route::Debug => json(state.debug_json()),
+        Route::Info => json(state.info_json().into()),
+        Route::Debug => json(state.debug_json().into()),
         Route::Topics => json(state.topics_json()),
-        Route::Nodes => json(state.nodes_json()),
+        Route::Nodes => json(state.nodes_json().into()),
         _ => match Query::parse(raw_query) {
             Ok(query) => match respond_with_args(state, route, &query) {
-                Ok(Some(body)) => json(body),
+                Ok(Some(body)) => json(body.into()),
                 Ok(None) => v1(StatusCode::OK, Vec::new(), false),
                 Err(e) => v1_error(e),
             },
@@ -453,8 +453,8 @@ fn topic_and_channel(query: &Query) -> Result<(&[u8], &[u8]), ApiError> {
     Ok((topic, channel))
 }
 
-fn v1(status: StatusCode, body: Vec<u8>, json: bool) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
+fn v1(status: StatusCode, body: impl Into<Bytes>, json: bool) -> Response<Body> {
+    let mut r = Response::new(Body::new(body.into()));
     *r.status_mut() = status;
     let h = r.headers_mut();
     if json {

@@ -49,6 +49,7 @@ pub mod protocol;
 pub mod query;
 pub mod registry;
 pub mod server;
+mod shardmap;
 pub mod state;
 mod tcp;
 mod tls;

@@ -6,7 +6,7 @@
 //! disconnected producer and, once per producer, to answer `/nodes`. Here
 //! the same facts are kept in two indexes that point at each other:
 //!
-//! - by topic (hashed): whether the topic key exists, its producers (each
+//! - by topic (hashed, in shards that grow separately): whether the topic key exists, its producers (each
 //!   with its own tombstone, as in Go) and its channel keys with their
 //!   producers, in compact sorted vectors (`crate::vecmap`);
 //! - by producer: the topics it is registered for (its channels are among
@@ -24,7 +24,7 @@
 //! The registry is synchronous and does no I/O; callers put it behind a
 //! lock and serialise answers after releasing it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -33,6 +33,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::identify::PeerInfo;
 use crate::names::{self, Name};
+use crate::shardmap::ShardMap;
 use crate::vecmap::{VecMap, VecSet};
 
 /// Identifies one identified connection for as long as it lives.
@@ -259,12 +260,14 @@ fn leave_channels(
     });
 }
 
-/// Adds or removes a topic key, keeping the count.
-fn set_registered(counts: &mut Counts, entry: &mut TopicEntry, on: bool) {
+/// Adds or removes a topic key, keeping the count and the generation of
+/// the topic set.
+fn set_registered(counts: &mut Counts, generation: &mut u64, entry: &mut TopicEntry, on: bool) {
     if entry.registered == on {
         return;
     }
     entry.registered = on;
+    *generation += 1;
     if on {
         counts.topics += 1;
     } else {
@@ -285,11 +288,15 @@ struct ProducerEntry {
 /// The registration database. See the module docs.
 #[derive(Debug, Default)]
 pub struct Registry {
-    /// By name, hashed: a lookup costs the same at any size.
-    topics: HashMap<Arc<str>, TopicEntry>,
+    /// By name, hashed: a lookup costs the same at any size, and growing
+    /// never rehashes more than a shard.
+    topics: ShardMap<TopicEntry>,
     producers: BTreeMap<ProducerId, ProducerEntry>,
     next_id: ProducerId,
     counts: Counts,
+    /// Bumped whenever a topic key is added or removed, so an answer to
+    /// `/topics` can be reused until it changes.
+    topics_generation: u64,
     /// Registrations ever tombstoned and still around (tombstones are rare
     /// admin actions); lets metrics count live tombstones without a scan.
     tombstoned: Vec<Weak<TopicRegistration>>,
@@ -344,7 +351,7 @@ impl Registry {
                 added.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
             }
         }
-        set_registered(&mut self.counts, t, true);
+        set_registered(&mut self.counts, &mut self.topics_generation, t, true);
         if !t.producers.contains_key(&id) {
             let reg = Arc::new(TopicRegistration::new(entry.producer.clone()));
             t.producers.insert_new(id, reg.clone());
@@ -397,7 +404,7 @@ impl Registry {
                     removed.push(Key::Topic(topic_name.clone()));
                 }
                 if t.producers.is_empty() && topic.is_ephemeral() {
-                    set_registered(&mut self.counts, t, false);
+                    set_registered(&mut self.counts, &mut self.topics_generation, t, false);
                 }
             }
         }
@@ -449,7 +456,7 @@ impl Registry {
                     self.counts.topic_registrations -= 1;
                 }
                 if t.producers.is_empty() && names::is_ephemeral(&topic) {
-                    set_registered(&mut self.counts, t, false);
+                    set_registered(&mut self.counts, &mut self.topics_generation, t, false);
                 }
                 if t.is_unused() {
                     self.topics.remove(&topic);
@@ -473,7 +480,7 @@ impl Registry {
     /// `POST /topic/create`: adds the topic key if it is missing.
     pub fn create_topic(&mut self, topic: &Name) {
         let t = self.topics.entry(topic.shared().clone()).or_default();
-        set_registered(&mut self.counts, t, true);
+        set_registered(&mut self.counts, &mut self.topics_generation, t, true);
     }
 
     /// `POST /channel/create`: adds the channel key and its topic key.
@@ -484,7 +491,7 @@ impl Registry {
         {
             self.counts.channels += 1;
         }
-        set_registered(&mut self.counts, t, true);
+        set_registered(&mut self.counts, &mut self.topics_generation, t, true);
     }
 
     /// `POST /topic/delete`: removes the topic key and all its channel keys,
@@ -508,6 +515,7 @@ impl Registry {
         self.counts.topic_registrations -= t.producers.len();
         if t.registered {
             self.counts.topics -= 1;
+            self.topics_generation += 1;
         }
         (channels, t.registered)
     }
@@ -591,6 +599,11 @@ impl Registry {
         let mut names = self.topics_unsorted();
         names.sort_unstable();
         names
+    }
+
+    /// Changes whenever the set of topic keys does (and only then).
+    pub fn topics_generation(&self) -> u64 {
+        self.topics_generation
     }
 
     /// Every topic key, in no order: to copy under the lock and sort after
@@ -682,7 +695,7 @@ impl Registry {
                     .collect(),
             ));
         }
-        for (topic, t) in &self.topics {
+        for (topic, t) in self.topics.iter() {
             for (channel, members) in t.channels.iter() {
                 if members.is_empty() {
                     continue;
@@ -718,7 +731,7 @@ impl Registry {
             producers: self.producers.len(),
             ..Counts::default()
         };
-        for (name, t) in &self.topics {
+        for (name, t) in self.topics.iter() {
             if t.is_unused() {
                 return Err(format!("unused topic entry {name}"));
             }

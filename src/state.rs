@@ -14,7 +14,8 @@
 //! registry methods do not panic, and a connection task that does is
 //! contained without leaving a lock behind.
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::clock::Timestamp;
 use crate::logging::Logger;
@@ -43,6 +44,8 @@ pub struct State {
     /// The bearer token HTTP requests must carry (empty: none).
     pub auth_token: String,
     registry: RwLock<Registry>,
+    /// The last `/topics` answer and the topic-set generation it is of.
+    pub(crate) topics_answer: Mutex<Option<(u64, Bytes)>>,
 }
 
 impl State {
@@ -58,6 +61,7 @@ impl State {
             metrics: Metrics::default(),
             auth_token: String::new(),
             registry: RwLock::new(Registry::new()),
+            topics_answer: Mutex::new(None),
         }
     }
 

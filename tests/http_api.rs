@@ -158,6 +158,29 @@ fn create_and_delete_topics_and_channels() {
 }
 
 #[test]
+fn topics_follow_every_change_of_the_topic_set() {
+    // The /topics answer is kept between changes; every way a topic key
+    // comes or goes must show at once.
+    let h = start();
+    let topics = || strings(&get(&h, "/topics").json()["topics"]);
+    assert!(topics().is_empty());
+    assert_eq!(post(&h, "/topic/create?topic=a").status, 200);
+    assert_eq!(topics(), ["a"]);
+    let mut n = Nsqd::registered(&h, 4151, &["b", "e#ephemeral c"]);
+    assert_eq!(topics(), ["a", "b", "e#ephemeral"]);
+    assert_eq!(n.command("REGISTER b"), "OK");
+    assert_eq!(topics(), ["a", "b", "e#ephemeral"]);
+    assert_eq!(n.command("UNREGISTER e#ephemeral"), "OK");
+    assert_eq!(topics(), ["a", "b"]);
+    assert_eq!(post(&h, "/topic/delete?topic=a").status, 200);
+    assert_eq!(topics(), ["b"]);
+    assert_eq!(n.command("REGISTER e#ephemeral"), "OK");
+    assert_eq!(topics(), ["b", "e#ephemeral"]);
+    n.disconnect(&h);
+    assert_eq!(topics(), ["b"], "an ephemeral topic goes with its producer");
+}
+
+#[test]
 fn delete_topic_removes_registered_producers_too() {
     let h = start();
     let mut n = Nsqd::registered(&h, 4151, &["t c", "u"]);

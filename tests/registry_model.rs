@@ -383,8 +383,13 @@ proptest! {
             now: 100,
         };
         for op in &ops {
+            let (topics, generation) = (w.reg.topics(), w.reg.topics_generation());
             w.apply(op);
             w.check();
+            // A kept /topics answer is reused until the generation moves:
+            // it must move whenever the topic set changes, and only then.
+            let changed = w.reg.topics() != topics;
+            prop_assert_eq!(w.reg.topics_generation() != generation, changed, "{:?}", op);
         }
     }
 }

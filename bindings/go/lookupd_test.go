@@ -322,7 +322,7 @@ func TestBadConfig(t *testing.T) {
 		{map[string]any{"threads": 0}, "threads"},
 		{map[string]any{"log_level": "loud"}, "log_level"},
 		{map[string]any{"tcp_address": "nowhere"}, "tcp_address"},
-		{map[string]any{"tombstone_lifetime": -time.Second}, "tombstone_lifetime"},
+		{map[string]any{"tombstone_lifetime": 1.5}, "tombstone_lifetime"},
 		// Refused by encoding/json before lookupd sees it.
 		{map[string]any{"log_prefix": make(chan int)}, "chan"},
 	} {

@@ -231,7 +231,7 @@ pub unsafe extern "C" fn lookupd_query_topics(
     out_json: *mut *mut c_char,
 ) -> lookupd_result {
     // SAFETY: forwarded caller promises.
-    unsafe { query(h, out_json, |state| Ok(state.topics_json())) }
+    unsafe { query(h, out_json, |state| Ok(state.topics_json().to_vec())) }
 }
 
 /// The answer of `GET /channels?topic=<topic>` (an empty list for an
