@@ -53,6 +53,7 @@ mod shardmap;
 pub mod state;
 mod tcp;
 mod tls;
+mod trim;
 mod vecmap;
 
 pub use handle::Handle;

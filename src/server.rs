@@ -255,7 +255,7 @@ impl Lookupd {
             },
         );
         ex.run(future::or(shutdown, async {
-            accepting.await;
+            future::zip(accepting, state.trimmer.run()).await;
         }))
         .await;
         logf!(state.log, Level::Info, "TCP: closing {tcp_addr}");

@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::options::Options;
 use crate::registry::{Registry, Timeouts};
 use crate::server::ConnStats;
+use crate::trim::Trimmer;
 
 /// Shared state of one running instance.
 #[derive(Debug)]
@@ -46,6 +47,8 @@ pub struct State {
     registry: RwLock<Registry>,
     /// The last `/topics` answer and the topic-set generation it is of.
     pub(crate) topics_answer: Mutex<Option<(u64, Bytes)>>,
+    /// Gives freed memory back once departed producers are removed.
+    pub(crate) trimmer: Trimmer,
 }
 
 impl State {
@@ -62,6 +65,7 @@ impl State {
             auth_token: String::new(),
             registry: RwLock::new(Registry::new()),
             topics_answer: Mutex::new(None),
+            trimmer: Trimmer::default(),
         }
     }
 

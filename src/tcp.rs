@@ -85,6 +85,7 @@ pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr)
     }
     if let Some(identified) = conn.producer.take() {
         identified.remove_gradually().await;
+        conn.state.trimmer.soon();
     }
 }
 
