@@ -36,6 +36,17 @@ impl<K: Ord, V> VecMap<K, V> {
         self.0.binary_search_by(|(k, _)| k.borrow().cmp(key))
     }
 
+    /// The value of `key`.
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        match self.find(key) {
+            Ok(i) => Some(&self.0[i].1),
+            Err(_) => None,
+        }
+    }
+
     /// The value of `key`, mutably.
     pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
     where
@@ -125,6 +136,11 @@ impl<K, V> VecMap<K, V> {
     /// Values in key order.
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.0.iter().map(|(_, v)| v)
+    }
+
+    /// Entries in key order, values mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
     }
 }
 

@@ -8,7 +8,10 @@
 //!   existing producer). Timed in batches of 64; the batch is deleted again
 //!   untimed, so the database keeps its size.
 //! - `lookup`: `/lookup` of one existing topic; the answer is always 10
-//!   producers and 1 channel.
+//!   producers and 1 channel. Strides through the topics, so at 10^6 most
+//!   of what it reads is not in cache.
+//! - `lookup_hot`: the same over 64 topics spread through the database,
+//!   whose memory stays in cache: the cost of the work itself.
 //! - `nodes`: `/nodes`; its answer grows with the database (every producer
 //!   with all its topics), so criterion reports the time per answered
 //!   topic registration (`Throughput::Elements`).
@@ -129,6 +132,27 @@ fn registry(c: &mut Criterion) {
             b.iter(|| {
                 i = (i + 7919) % n;
                 let l = db.reg.lookup(&db.topics[i], db.now, TIMEOUTS).unwrap();
+                debug_assert_eq!(l.producers.len(), PRODUCERS);
+                black_box(l)
+            })
+        });
+    }
+    g.finish();
+
+    // The same lookups over a hot set of 64 topics spread through the
+    // database: what an operation costs once its memory is in cache. Set
+    // beside `lookup`, it tells the work done (flat) from the cache misses
+    // of a database far larger than the CPU's caches.
+    let mut g = c.benchmark_group("lookup_hot");
+    g.throughput(Throughput::Elements(1));
+    for (size, db) in dbs.iter() {
+        g.bench_with_input(BenchmarkId::from_parameter(*size), size, |b, _| {
+            let n = db.topics.len();
+            let hot: Vec<&Name> = (0..64).map(|k| &db.topics[k * n / 64]).collect();
+            let mut i = 0usize;
+            b.iter(|| {
+                i = (i + 1) % hot.len();
+                let l = db.reg.lookup(hot[i], db.now, TIMEOUTS).unwrap();
                 debug_assert_eq!(l.producers.len(), PRODUCERS);
                 black_box(l)
             })
