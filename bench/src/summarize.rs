@@ -40,6 +40,8 @@ fn headline(scenario: &str) -> &'static [&'static str] {
             "rss_kib",
             "server_cpu_pct",
             "loadgen_cpu_pct",
+            "scrapes",
+            "scrape_ms_p50",
         ],
         "query" => &[
             "single_ms",
@@ -118,6 +120,20 @@ fn impl_order(name: &str) -> (u8, String) {
     }
 }
 
+/// The row group of a result line: its case, told apart by its tag (the
+/// `scaling` and `scrape` runs share sizes, hence case names) and by a
+/// `/metrics` scrape during the load.
+fn case_key(r: &Value) -> String {
+    let mut key = r["case"].as_str().unwrap_or("?").to_string();
+    if let Some(tag) = r["tag"].as_str().filter(|t| !t.is_empty()) {
+        key.push_str(&format!(" [{tag}]"));
+    }
+    if let Some(ms) = r["params"]["scrape_ms"].as_u64().filter(|&ms| ms > 0) {
+        key.push_str(&format!(", /metrics every {ms} ms"));
+    }
+    key
+}
+
 pub fn summarize(files: &[String], all: bool) -> Result<String, String> {
     let records = read_records(files)?;
     if records.is_empty() {
@@ -128,7 +144,7 @@ pub fn summarize(files: &[String], all: bool) -> Result<String, String> {
     type Runs = BTreeMap<String, Vec<f64>>;
     let mut data: BTreeMap<String, BTreeMap<String, (usize, Runs)>> = BTreeMap::new();
     for r in &records {
-        let case = r["case"].as_str().unwrap_or("?").to_string();
+        let case = case_key(r);
         let scenario = r["scenario"].as_str().unwrap_or("?").to_string();
         let imp = r["impl"].as_str().unwrap_or("?").to_string();
         if !cases.iter().any(|(c, _)| *c == case) {
