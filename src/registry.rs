@@ -4,9 +4,10 @@
 //! The Go original keeps a single map of `(category, key, subkey)` to
 //! producers and scans all of it to list a topic's channels, to drop a
 //! disconnected producer and, once per producer, to answer `/nodes`. Here
-//! the same facts are kept in two indexes that point at each other:
+//! the same facts are kept in indexes that point at each other:
 //!
-//! - by topic (hashed, in shards that grow separately): whether the topic key exists, its producers (each
+//! - by topic (hashed, in shards that grow separately,
+//!   `crate::shardmap`): whether the topic key exists, its producers (each
 //!   with its own tombstone, as in Go) and its channel keys with their
 //!   producers, in compact sorted vectors (`crate::vecmap`);
 //! - by producer: the topics it is registered for (its channels are among
@@ -679,6 +680,9 @@ impl Registry {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut copied = 0;
         let mut last = None;
+        let lifetime = timeouts.tombstone_lifetime;
+        // The least name: where a producer's tombstones start in the index.
+        let first_name: Arc<str> = Arc::from("");
         for (id, e) in self.producers.range((start, Bound::Unbounded)) {
             if copied >= max_items {
                 return last;
@@ -692,11 +696,10 @@ impl Registry {
                 e.topics.iter().map(|name| (name.clone(), false)).collect();
             // Only the few tombstoned registrations need a look at their
             // topic; both lists are sorted by name.
-            let lifetime = timeouts.tombstone_lifetime;
             if !self.tombstoned.is_empty() {
                 let mine = self
                     .tombstoned
-                    .range((*id, Arc::from(""))..)
+                    .range((*id, first_name.clone())..)
                     .take_while(|(p, _)| p == id);
                 for (_, name) in mine {
                     if let Ok(i) = topics.binary_search_by(|(t, _)| t.cmp(name)) {
