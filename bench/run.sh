@@ -58,6 +58,8 @@ impl_bin() {
     case "$1" in
         ours) echo "$OURS_BIN" ;;
         go) echo "$GO_BIN" ;;
+        # An earlier build of ours, to show a change moved no figure.
+        before) echo "${BEFORE_NSQLOOKUPD:-}" ;;
         *) echo "unknown implementation $1" >&2; return 1 ;;
     esac
 }

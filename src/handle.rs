@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::config::Options;
 use crate::logging::Logger;
-use crate::options::Options;
 use crate::server::{Lookupd, StartError};
 use crate::state::State;
 

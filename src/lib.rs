@@ -9,55 +9,40 @@
 //!
 //! # Layout
 //!
-//! Pure core, no I/O:
-//! - [`names`]: topic and channel name validation.
-//! - [`protocol`]: the V1 TCP command codec and reply framing.
-//! - [`identify`]: the IDENTIFY body.
-//! - [`registry`]: the indexed registration database.
-//! - [`query`]: URL query and path decoding, Go's way.
-//! - [`json`], [`duration`], [`clock`]: Go-compatible encodings and time.
+//! `ARCHITECTURE.md` at the repository root is the map: the layers, what
+//! each folder is for, and the invariants that hold across them. In short,
+//! imports run one way, from the surfaces down to the core:
 //!
-//! Service:
-//! - [`options`]: the one options schema for flags, TOML and JSON.
-//! - [`state`] and [`api`]: an instance's shared state and its HTTP answers.
-//! - `tcp` and `http`: one connection each; `deadline`: an HTTP
-//!   connection's header and idle timeouts.
-//! - [`server`]: bind, then a runtime-agnostic serving future.
-//! - [`handle`]: an instance on its own threads; start and stop.
-//! - [`cli`]: Go-compatible command line and config file, for the binary.
-//! - [`ffi`]: the C ABI over a handle.
-//! - [`logging`]: Go-shaped log lines.
+//! - Core, no I/O: [`names`], [`clock`], [`json`], [`version`],
+//!   [`access`], and [`registry`], the indexed registration database.
+//! - Configuration: [`config`], the one options schema (flags, TOML, JSON).
+//! - Service: [`tcp`] (the V1 codec and one nsqd connection), [`http`]
+//!   (routing, the answers, one connection), [`state`] (what an instance
+//!   shares), [`metrics`], [`logging`], and [`server`] (bind, then a
+//!   runtime-agnostic serving future).
+//! - Surfaces: [`handle`] (an instance on its own threads), [`ffi`] (the C
+//!   ABI over a handle), and the `nsqlookupd` binary (`src/bin`), which
+//!   reads [`config::cli`].
 
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod access;
-pub mod api;
-pub mod cli;
 pub mod clock;
-mod deadline;
-pub mod duration;
+pub mod config;
 pub mod ffi;
 pub mod handle;
-mod http;
-pub mod identify;
+pub mod http;
 pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod names;
-pub mod options;
-pub mod protocol;
-pub mod query;
 pub mod registry;
 pub mod server;
-mod shardmap;
 pub mod state;
-mod tcp;
-mod tls;
+pub mod tcp;
 mod trim;
-mod vecmap;
+pub mod version;
 
+pub use config::Options;
 pub use handle::Handle;
-#[doc(hidden)]
-pub use http::answer as http_answer;
-pub use options::Options;
 pub use server::{Lookupd, StartError};

@@ -121,10 +121,8 @@ impl Logger {
         level >= self.level
     }
 
-    /// Writes one line if `level` is enabled. Prefer the [`logf!`] macro,
-    /// which skips formatting for disabled levels.
-    ///
-    /// [`logf!`]: crate::logf
+    /// Writes one line if `level` is enabled. Inside the crate, the `logf!`
+    /// macro skips formatting for disabled levels.
     pub fn log(&self, level: Level, args: fmt::Arguments<'_>) {
         if !self.enabled(level) {
             return;
@@ -147,7 +145,6 @@ impl Logger {
 
 /// Logs through a [`Logger`] with `format!` syntax, formatting nothing when
 /// the level is disabled.
-#[macro_export]
 macro_rules! logf {
     ($logger:expr, $level:expr, $($arg:tt)+) => {{
         let logger: &$crate::logging::Logger = &$logger;
@@ -156,6 +153,7 @@ macro_rules! logf {
         }
     }};
 }
+pub(crate) use logf;
 
 /// `2006/01/02 15:04:05.000000` in local time, as Go's `log` writes it.
 pub fn local_timestamp(t: SystemTime) -> String {
@@ -197,8 +195,8 @@ mod tests {
             "[nsqlookupd] ",
             Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_owned())),
         );
-        crate::logf!(log, Level::Info, "hidden {}", 1);
-        crate::logf!(log, Level::Warn, "shown {}", 2);
+        logf!(log, Level::Info, "hidden {}", 1);
+        logf!(log, Level::Warn, "shown {}", 2);
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 1);
         let l = &lines[0];

@@ -10,7 +10,7 @@
 //! path and holds the registry's read lock only briefly.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +21,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::state::State;
+use crate::registry::Counts;
 
-/// The `route` label of HTTP metrics, indexed by `crate::http::Route` (in
-/// its declaration order), then the requests no route handled.
+/// The `route` label of HTTP metrics, indexed by the HTTP router's `Route`
+/// (in its declaration order), then the requests no route handled.
 pub const HTTP_ROUTES: &[&str] = &[
     "ping",
     "info",
@@ -93,6 +93,46 @@ const BOUNDS: &[&str] = &[
     "http_request_size",
 ];
 
+/// Connection counters of one protocol, kept outside any lock.
+#[derive(Debug, Default)]
+pub struct ProtoStats {
+    /// Connections open now.
+    pub open: AtomicUsize,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Connections refused because the limit was reached.
+    pub refused_limit: AtomicU64,
+    /// Connections refused because the peer is not on the allow-list.
+    pub refused_network: AtomicU64,
+}
+
+/// Connection counters.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// nsqd connections.
+    pub tcp: ProtoStats,
+    /// HTTP connections.
+    pub http: ProtoStats,
+    /// HTTPS connections.
+    pub https: ProtoStats,
+    /// Failed accept() calls.
+    pub accept_errors: AtomicU64,
+    /// Connection tasks that panicked (and were contained).
+    pub panics: AtomicU64,
+}
+
+/// What the registry looks like at a scrape: computed under its read
+/// lock by the caller, encoded here after the lock is released.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Sizes of the registry.
+    pub counts: Counts,
+    /// Identified producers silent past the inactive producer timeout.
+    pub inactive: usize,
+    /// Topic registrations hidden by a live tombstone.
+    pub tombstoned: usize,
+}
+
 /// Latency buckets, in seconds.
 const BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -157,17 +197,14 @@ impl Metrics {
         self.bounds[bound as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The text of a scrape.
-    pub fn render(&self, state: &State) -> String {
-        let now = state.now();
-        let (counts, inactive, tombstoned) = {
-            let registry = state.read();
-            (
-                registry.counts(),
-                registry.inactive_producers(now, state.opts.inactive_producer_timeout),
-                registry.tombstoned(now, state.opts.tombstone_lifetime),
-            )
-        };
+    /// The text of a scrape, from the registry's gauges and the
+    /// connection counters.
+    pub fn render(&self, gauges: &Gauges, c: &ConnStats) -> String {
+        let Gauges {
+            counts,
+            inactive,
+            tombstoned,
+        } = *gauges;
         let mut r = Registry::with_prefix("nsqlookupd");
         let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
         r.register(
@@ -199,8 +236,7 @@ impl Metrics {
                 ],
             ),
         );
-        let c = &state.conns;
-        let per_proto = |f: fn(&crate::server::ProtoStats) -> u64| {
+        let per_proto = |f: fn(&ProtoStats) -> u64| {
             vec![
                 ("tcp", f(&c.tcp)),
                 ("http", f(&c.http)),

@@ -1,7 +1,8 @@
 //! What one lookupd instance shares between its connections.
 //!
-//! The options, the registry behind its lock, the logger and the ports the
-//! listeners got. Readers take the lock briefly to copy out their answer
+//! The options, the registry behind its lock, the logger, the counters and
+//! the ports the listeners got. The HTTP API's answers are methods of
+//! [`State`] too, kept with the rest of HTTP in `crate::http::answers`. Readers take the lock briefly to copy out their answer
 //! (a few `Arc` clones) and serialise after releasing it, so a slow client
 //! or a large `/nodes` never holds writers up while bytes are produced.
 //!
@@ -18,11 +19,10 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::clock::Timestamp;
+use crate::config::{hostname, Options};
 use crate::logging::Logger;
-use crate::metrics::Metrics;
-use crate::options::Options;
+use crate::metrics::{ConnStats, Gauges, Metrics};
 use crate::registry::{Registry, Timeouts};
-use crate::server::ConnStats;
 use crate::trim::Trimmer;
 
 /// Shared state of one running instance.
@@ -59,7 +59,7 @@ impl State {
             log,
             tcp_port,
             http_port,
-            hostname: crate::options::hostname(),
+            hostname: hostname(),
             conns: ConnStats::default(),
             metrics: Metrics::default(),
             auth_token: String::new(),
@@ -90,5 +90,20 @@ impl State {
     /// The current time, on the registry's clock.
     pub fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+
+    /// The text of a `/metrics` scrape. The registry's read lock is held
+    /// only to count; the text is encoded after it is released.
+    pub fn scrape(&self) -> String {
+        let now = self.now();
+        let gauges = {
+            let registry = self.read();
+            Gauges {
+                counts: registry.counts(),
+                inactive: registry.inactive_producers(now, self.opts.inactive_producer_timeout),
+                tombstoned: registry.tombstoned(now, self.opts.tombstone_lifetime),
+            }
+        };
+        self.metrics.render(&gauges, &self.conns)
     }
 }

@@ -2,12 +2,12 @@
 //! `cargo fuzz` targets drive (command lines, IDENTIFY bodies, HTTP request
 //! targets), here with proptest so they run in CI on every change.
 
-use lookupd::identify::parse_identify;
+use lookupd::http::query::Query;
 use lookupd::logging::{Level, Logger};
 use lookupd::names::{self, Name};
-use lookupd::protocol::{parse_command, Command, ECHO_LIMIT};
-use lookupd::query::Query;
 use lookupd::state::State;
+use lookupd::tcp::codec::{parse_command, Command, ECHO_LIMIT};
+use lookupd::tcp::identify::parse_identify;
 use lookupd::Options;
 use proptest::prelude::*;
 
@@ -135,7 +135,7 @@ proptest! {
     ) {
         let state = quiet_state();
         let target = format!("{path}?{query}");
-        let (status, body) = lookupd::http_answer(&state, method, &target);
+        let (status, body) = lookupd::http::answer(&state, method, &target);
         prop_assert!([200, 301, 307, 400, 404, 405].contains(&status), "{} {} -> {}", method, target, status);
         // Errors are V1 JSON, except a path with a bad escape, which Go's
         // server itself refuses in plain text.
@@ -162,20 +162,20 @@ fn encode(bytes: &[u8]) -> String {
 #[test]
 fn wildcard_never_matches_anything() {
     let state = quiet_state();
-    lookupd::http_answer(&state, "POST", "/channel/create?topic=keep&channel=c");
+    lookupd::http::answer(&state, "POST", "/channel/create?topic=keep&channel=c");
     for target in [
         "/topic/delete?topic=*",
         "/channel/delete?topic=*&channel=*",
         "/topic/tombstone?topic=*&node=*",
     ] {
         assert_eq!(
-            lookupd::http_answer(&state, "POST", target).0,
+            lookupd::http::answer(&state, "POST", target).0,
             400,
             "{target}"
         );
     }
     assert_eq!(
-        lookupd::http_answer(&state, "GET", "/lookup?topic=*").0,
+        lookupd::http::answer(&state, "GET", "/lookup?topic=*").0,
         404
     );
     assert!(state

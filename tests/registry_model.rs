@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use lookupd::clock::Timestamp;
-use lookupd::identify::PeerInfo;
 use lookupd::names::{is_ephemeral, Name};
+use lookupd::registry::PeerInfo;
 use lookupd::registry::{Key, ProducerId, Registry, Timeouts};
 use proptest::prelude::*;
 

@@ -78,7 +78,7 @@ fn identify_reply_describes_this_lookupd() {
     assert_eq!(reply["http_port"], h.http_addr().port());
     assert_eq!(reply["broadcast_address"], "127.0.0.1");
     assert_eq!(reply["version"], "1.3.0");
-    assert_eq!(reply["hostname"], lookupd::options::hostname());
+    assert_eq!(reply["hostname"], lookupd::config::hostname());
 }
 
 #[test]

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lookupd::clock::Timestamp;
-use lookupd::identify::PeerInfo;
 use lookupd::names::Name;
+use lookupd::registry::PeerInfo;
 use lookupd::registry::{Registry, Timeouts};
 
 const PRODUCERS: usize = 10;

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use lookupd::names;
-use lookupd::protocol::{identify_body_len, parse_command, Command, ECHO_LIMIT};
+use lookupd::tcp::codec::{identify_body_len, parse_command, Command, ECHO_LIMIT};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() >= 4 {

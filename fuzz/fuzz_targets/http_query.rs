@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     SHARED.with(|cell| {
         let mut slot = cell.borrow_mut();
         let shared = slot.get_or_insert_with(fresh);
-        let (status, body) = lookupd::http_answer(&shared.state, method, target);
+        let (status, body) = lookupd::http::answer(&shared.state, method, target);
         assert!(matches!(status, 200 | 301 | 307 | 400 | 404 | 405), "{status}");
         if status >= 400 && body != b"400 Bad Request" {
             let v: serde_json::Value = serde_json::from_slice(&body).expect("V1 error body");

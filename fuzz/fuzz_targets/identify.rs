@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lookupd::identify::parse_identify;
+use lookupd::tcp::identify::parse_identify;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = parse_identify(data, "127.0.0.1:1".into()) {

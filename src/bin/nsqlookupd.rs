@@ -5,9 +5,9 @@
 
 use std::process::exit;
 
-use lookupd::cli::{self, Action};
-use lookupd::logf;
+use lookupd::config::cli::{self, Action};
 use lookupd::logging::{Level, Logger};
+use lookupd::version::version_line;
 use lookupd::Handle;
 
 fn main() {
@@ -18,7 +18,7 @@ fn main() {
     let (options, warnings) = match cli::parse(&args) {
         Ok(Action::Run { options, warnings }) => (options, warnings),
         Ok(Action::Version) => {
-            println!("{}", cli::version_line());
+            println!("{}", version_line());
             exit(0);
         }
         Ok(Action::Help) => {
@@ -31,7 +31,7 @@ fn main() {
                 eprintln!("{e}");
                 eprint!("{}", cli::usage());
             } else {
-                logf!(log, Level::Fatal, "{e}");
+                log.log(Level::Fatal, format_args!("{e}"));
             }
             exit(e.exit_code);
         }
@@ -42,22 +42,24 @@ fn main() {
     raise_fd_limit();
     let log = Logger::stderr(options.log_level, &options.log_prefix);
     for w in &warnings {
-        logf!(log, Level::Warn, "{w}");
+        log.log(Level::Warn, format_args!("{w}"));
     }
     let handle = match Handle::start_with_logger(*options, log.clone()) {
         Ok(h) => h,
         Err(e) => {
             let fatal = Logger::stderr(Level::Fatal, log.prefix());
-            logf!(
-                fatal,
+            fatal.log(
                 Level::Fatal,
-                "failed to instantiate nsqlookupd - {e}"
+                format_args!("failed to instantiate nsqlookupd - {e}"),
             );
             exit(1);
         }
     };
     let signal = wait_for(&signals);
-    logf!(log, Level::Info, "received signal {signal}, stopping");
+    log.log(
+        Level::Info,
+        format_args!("received signal {signal}, stopping"),
+    );
     handle.stop();
     exit(0);
 }

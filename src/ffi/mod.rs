@@ -4,7 +4,7 @@
 //! Every export returns a [`lookupd_result`] (0 is success) and writes its
 //! outputs through out-parameters only on success. Every pointer is checked
 //! for NULL, every string for UTF-8, and every body runs inside one panic
-//! boundary ([`error::boundary`]), so nothing unwinds into the host. The
+//! boundary (`error::boundary`), so nothing unwinds into the host. The
 //! library never calls back into the host. A handle may be used from any
 //! number of threads at once, except that `lookupd_stop` must be its last
 //! use. `include/lookupd.h` is generated from this module by cbindgen.
@@ -17,9 +17,9 @@ use std::sync::OnceLock;
 pub use error::lookupd_result;
 use error::{boundary, Failure};
 
-use crate::api::TOPIC_NOT_FOUND;
+use crate::config::Options;
 use crate::handle::Handle;
-use crate::options::Options;
+use crate::http::answers::TOPIC_NOT_FOUND;
 use crate::server::StartError;
 use crate::state::State;
 
@@ -325,7 +325,7 @@ pub extern "C" fn lookupd_version() -> *const c_char {
             CString::new(format!(
                 "{} (nsq {})",
                 env!("CARGO_PKG_VERSION"),
-                crate::api::NSQ_VERSION
+                crate::version::NSQ_VERSION
             ))
             .unwrap_or_default()
         })

@@ -1,4 +1,4 @@
-//! The IDENTIFY body: what an nsqd tells lookupd about itself.
+//! IDENTIFY: what an nsqd tells lookupd about itself, and the answer.
 //!
 //! Decoding follows Go's `encoding/json` into the original's `PeerInfo`
 //! struct, because that is what nsqd (and anything else that speaks V1)
@@ -11,35 +11,17 @@
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::protocol::ProtocolError;
-
-/// What a producer reported about itself, plus the address it came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerInfo {
-    /// The connection's remote address, `ip:port`; also the producer's id.
-    pub remote_address: String,
-    /// The nsqd's hostname.
-    pub hostname: String,
-    /// The address consumers should connect to.
-    pub broadcast_address: String,
-    /// The nsqd's TCP port.
-    pub tcp_port: u16,
-    /// The nsqd's HTTP port.
-    pub http_port: u16,
-    /// The nsqd's version string.
-    pub version: String,
-    /// Topology zone, for topology-aware consumers.
-    pub topology_zone: String,
-    /// Topology region, for topology-aware consumers.
-    pub topology_region: String,
-}
+use super::codec::ProtocolError;
+use crate::json;
+use crate::registry::PeerInfo;
+use crate::version::NSQ_VERSION;
 
 /// Decodes an IDENTIFY body for a connection from `remote_address`.
 ///
 /// ```
-/// use lookupd::identify::parse_identify;
+/// use lookupd::tcp::identify::parse_identify;
 /// let body = br#"{"broadcast_address":"10.0.0.7","tcp_port":4150,"http_port":4151,"version":"1.3.0"}"#;
 /// let peer = parse_identify(body, "10.0.0.7:51234".into()).unwrap();
 /// assert_eq!(peer.tcp_port, 4150);
@@ -70,6 +52,25 @@ pub fn parse_identify(body: &[u8], remote_address: String) -> Result<PeerInfo, P
         version: fields.version,
         topology_zone: fields.topology_zone,
         topology_region: fields.topology_region,
+    })
+}
+
+/// The IDENTIFY reply: who this lookupd is, as Go words it.
+pub fn reply(broadcast_address: &str, hostname: &str, tcp_port: u16, http_port: u16) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Reply<'a> {
+        broadcast_address: &'a str,
+        hostname: &'a str,
+        http_port: u16,
+        tcp_port: u16,
+        version: &'a str,
+    }
+    json::to_vec(&Reply {
+        broadcast_address,
+        hostname,
+        http_port,
+        tcp_port,
+        version: NSQ_VERSION,
     })
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use lookupd::duration::parse;
+/// use lookupd::config::duration::parse;
 /// assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
 /// assert_eq!(parse("1.5ms"), Ok(Duration::from_micros(1500)));
 /// assert_eq!(parse("-5s"), Ok(Duration::ZERO));
@@ -105,7 +105,7 @@ pub fn from_config_int(ms: i64) -> Duration {
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(lookupd::duration::format(Duration::from_secs(300)), "5m0s");
+/// assert_eq!(lookupd::config::duration::format(Duration::from_secs(300)), "5m0s");
 /// ```
 pub fn format(d: Duration) -> String {
     let ns = d.as_nanos().min(u64::MAX as u128) as u64;

@@ -3,7 +3,7 @@
 //!
 //! The wording of every error is the Go original's
 //! (`nsqlookupd/lookup_protocol_v1.go`), because nsqd logs it and operators
-//! grep for it. The connection loop in `tcp` does the I/O; nothing here
+//! grep for it. The connection (`super::conn`) does the I/O; nothing here
 //! touches a socket, so all of it is unit tested and fuzzed directly.
 
 use std::fmt;
@@ -130,7 +130,7 @@ impl<'a> Params<'a> {
 /// Parses one command line (without its trailing `\n`).
 ///
 /// ```
-/// use lookupd::protocol::{parse_command, Command};
+/// use lookupd::tcp::codec::{parse_command, Command};
 /// assert_eq!(parse_command(b"PING\r").unwrap(), Command::Ping);
 /// let err = parse_command(b"NOPE").unwrap_err();
 /// assert_eq!(err.to_string(), "E_INVALID invalid command NOPE");

@@ -11,7 +11,8 @@
 
 use std::fmt::Write as _;
 
-use crate::options::{self, Kind, Options, Value, SPECS};
+use super::options::{Options, Value};
+use super::specs::{self, Kind, SPECS};
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,20 +54,11 @@ const CONFIG: &str = "config";
 const VERSION: &str = "version";
 const VERBOSE: &str = "verbose";
 
-/// The version line, shaped like Go's `nsqlookupd v1.3.0 (built w/go1.21)`.
-pub fn version_line() -> String {
-    format!(
-        "nsqlookupd v{} (built w/lookupd {}, rust)",
-        crate::api::NSQ_VERSION,
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
 /// Parses the arguments after the program name into an [`Action`],
 /// reading the config file if one is named.
 ///
 /// ```
-/// use lookupd::cli::{parse, Action};
+/// use lookupd::config::cli::{parse, Action};
 /// let args = ["--tcp-address=127.0.0.1:0", "-tombstone-lifetime", "1m"];
 /// let Action::Run { options, .. } = parse(&args).unwrap() else { panic!() };
 /// assert_eq!(options.tcp_address, "127.0.0.1:0");
@@ -130,7 +122,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Action, CliError> {
 /// with what exactly is wrong after it.
 fn invalid_flag_value(key: &str, value: &str, why: &str) -> CliError {
     let flag = key.replace('_', "-");
-    let go_reason = match options::spec(key).map(|s| s.kind) {
+    let go_reason = match specs::spec(key).map(|s| s.kind) {
         Some(Kind::Duration) => "parse error (",
         _ => "",
     };
@@ -190,7 +182,7 @@ fn scan<S: AsRef<str>>(args: &[S]) -> Result<Vec<(&str, Option<String>)>, CliErr
 
 fn is_bool_option(flag: &str) -> bool {
     option_key(flag)
-        .and_then(options::spec)
+        .and_then(specs::spec)
         .is_some_and(|s| s.kind == Kind::Bool)
 }
 
@@ -240,7 +232,7 @@ pub fn load_config(
         .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
     let mut items: Vec<String>;
     for (key, value) in &table {
-        if options::spec(key).is_none() {
+        if specs::spec(key).is_none() {
             warnings.push(format!(
                 "config file {path}: unknown option {key:?} ignored"
             ));

@@ -23,7 +23,7 @@ impl Query {
     /// Parses a raw query string (the part after `?`, without it).
     ///
     /// ```
-    /// use lookupd::query::Query;
+    /// use lookupd::http::query::Query;
     /// let q = Query::parse("topic=a+b&topic=c&channel").unwrap();
     /// assert_eq!(q.get("topic"), Some(&b"a b"[..]));
     /// assert_eq!(q.get("channel"), Some(&b""[..]));

@@ -1,7 +1,8 @@
 //! The V1 HTTP API's answers, as bytes, independent of HTTP.
 //!
-//! The HTTP server and the C ABI both call these, so `lookupd_query_lookup`
-//! returns exactly the body `GET /lookup` would. Field names, field order
+//! The HTTP server and the C ABI both call these (they are methods of the
+//! instance's [`State`]), so `lookupd_query_lookup` returns exactly the
+//! body `GET /lookup` would. Field names, field order
 //! and error messages are the Go original's (`nsqlookupd/http.go`,
 //! `internal/http_api`); lists are sorted so answers are deterministic.
 
@@ -13,15 +14,11 @@ use serde::Serialize;
 
 use crate::clock::GO_ZERO_TIME_UNIX_NANOS;
 use crate::json;
-use crate::logf;
-use crate::logging::Level;
+use crate::logging::{logf, Level};
 use crate::names::Name;
 use crate::registry::Producer;
 use crate::state::State;
-
-/// The NSQ version whose behaviour we implement, reported by `/info` and
-/// IDENTIFY (clients compare it as a semver).
-pub const NSQ_VERSION: &str = "1.3.0";
+use crate::version::NSQ_VERSION;
 
 /// An API failure: the HTTP status and the `message` of the JSON body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,24 +377,5 @@ impl State {
         let now = self.now();
         self.write().tombstone(&topic, &node, now);
         Ok(())
-    }
-
-    /// The IDENTIFY reply: who this lookupd is.
-    pub fn identify_reply(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Reply<'a> {
-            broadcast_address: &'a str,
-            hostname: &'a str,
-            http_port: u16,
-            tcp_port: u16,
-            version: &'a str,
-        }
-        json::to_vec(&Reply {
-            broadcast_address: &self.opts.broadcast_address,
-            hostname: &self.hostname,
-            http_port: self.http_port,
-            tcp_port: self.tcp_port,
-            version: NSQ_VERSION,
-        })
     }
 }

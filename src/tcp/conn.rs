@@ -1,14 +1,5 @@
-//! One nsqd connection: the V1 handshake and command loop.
-//!
-//! Replies to pipelined commands are batched and written when the client's
-//! input runs dry, so an nsqd re-registering thousands of topics costs one
-//! write per read; and such a connection yields its thread every few
-//! commands, so HTTP readers on the same thread keep getting their turn
-//! (a disconnect is likewise undone in small batches). Everything the client sends is bounded: the magic must
-//! arrive within the handshake timeout, an unidentified connection is closed
-//! when silent past the identify timeout, command lines and IDENTIFY bodies
-//! have maximum sizes, and the input buffer is released whenever it is
-//! empty so an idle connection costs little memory.
+//! One nsqd connection: the handshake, the command loop and its reads and
+//! writes, each bounded by the options.
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,11 +10,12 @@ use async_io::{Async, Timer};
 use smol::future;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::identify::parse_identify;
-use crate::logf;
-use crate::logging::Level;
+use super::codec::{self, echo, parse_command, Command, ProtocolError, MAGIC_V1};
+use super::identified::Identified;
+use super::identify::{self, parse_identify};
+use crate::config::duration;
+use crate::logging::{logf, Level};
 use crate::metrics::Bound;
-use crate::protocol::{self, echo, parse_command, Command, ProtocolError, MAGIC_V1};
 use crate::registry::Producer;
 use crate::state::State;
 
@@ -89,10 +81,6 @@ pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr)
     }
 }
 
-/// Registrations removed per hold of the registry's write lock when a
-/// producer disconnects.
-const REMOVAL_BATCH: usize = 32;
-
 /// Commands executed back to back before a connection yields its thread.
 const YIELD_EVERY: u32 = 4;
 
@@ -128,56 +116,6 @@ struct Conn {
     producer: Option<Identified>,
 }
 
-/// An identified producer's registrations, removed when dropped: at
-/// disconnect, at shutdown, and when a connection task unwinds.
-struct Identified {
-    state: Arc<State>,
-    producer: Arc<Producer>,
-}
-
-impl Identified {
-    /// Removes the producer's registrations a batch at a time, letting
-    /// other tasks (readers above all) run between batches.
-    async fn remove_gradually(self) {
-        let logging = self.state.log.enabled(Level::Info);
-        loop {
-            let mut keys = Vec::new();
-            let done = self.state.write().remove_producer_batch(
-                self.producer.id(),
-                REMOVAL_BATCH,
-                logging.then_some(&mut keys),
-            );
-            self.log_removed(&keys);
-            if done {
-                break;
-            }
-            smol::future::yield_now().await;
-        }
-        // Drop finds nothing left to remove.
-    }
-
-    fn log_removed(&self, keys: &[crate::registry::Key]) {
-        let remote = &self.producer.info().remote_address;
-        for key in keys {
-            logf!(
-                self.state.log,
-                Level::Info,
-                "DB: client({}) UNREGISTER {}",
-                remote,
-                key
-            );
-        }
-    }
-}
-
-impl Drop for Identified {
-    /// At shutdown, or when the connection's task unwinds, all at once.
-    fn drop(&mut self) {
-        let removed = self.state.write().remove_producer(self.producer.id());
-        self.log_removed(&removed);
-    }
-}
-
 impl Conn {
     /// Reads the magic. Ok(false): refused or gone, already handled.
     async fn handshake(&mut self) -> io::Result<bool> {
@@ -194,7 +132,7 @@ impl Conn {
                     Level::Error,
                     "client({}) sent no protocol magic within {}",
                     self.remote,
-                    crate::duration::format(deadline)
+                    duration::format(deadline)
                 );
                 return Ok(false);
             }
@@ -210,7 +148,7 @@ impl Conn {
         );
         if magic != MAGIC_V1 {
             self.state.metrics.tcp_error("E_BAD_PROTOCOL");
-            protocol::frame(&mut self.out, b"E_BAD_PROTOCOL");
+            codec::frame(&mut self.out, b"E_BAD_PROTOCOL");
             let _ = self.flush().await;
             logf!(
                 self.state.log,
@@ -262,7 +200,7 @@ impl Conn {
                         Level::Warn,
                         "client({}) closed: not identified and silent for {}",
                         self.remote,
-                        crate::duration::format(self.state.opts.identify_timeout)
+                        duration::format(self.state.opts.identify_timeout)
                     );
                     return End::Eof;
                 }
@@ -292,7 +230,7 @@ impl Conn {
     async fn fail(&mut self, e: ProtocolError) -> End {
         self.state.metrics.tcp_error(e.code);
         logf!(self.state.log, Level::Error, "[{}] - {}", self.remote, e);
-        protocol::frame(&mut self.out, &e.to_bytes());
+        codec::frame(&mut self.out, &e.to_bytes());
         match self.flush().await {
             Ok(()) => End::Fatal(e),
             Err(io) => End::Io(io),
@@ -319,7 +257,7 @@ impl Conn {
                         Level::Info,
                         "CLIENT({}): pinged (last ping {})",
                         self.remote,
-                        crate::duration::format(now.since(last))
+                        duration::format(now.since(last))
                     );
                     p.producer.touch(now);
                 }
@@ -327,7 +265,7 @@ impl Conn {
             }
             Command::Identify => {
                 let reply = self.identify().await?;
-                protocol::frame(&mut self.out, &reply);
+                codec::frame(&mut self.out, &reply);
                 return Ok(());
             }
             Command::Register(params) => {
@@ -379,7 +317,7 @@ impl Conn {
                 b"OK"
             }
         };
-        protocol::frame(&mut self.out, reply);
+        codec::frame(&mut self.out, reply);
         Ok(())
     }
 
@@ -400,7 +338,7 @@ impl Conn {
             .map_err(|_| ProtocolError::bad_body("IDENTIFY failed to read body size"))?;
         let b = self.buffered();
         let header = [b[0], b[1], b[2], b[3]];
-        let len = protocol::identify_body_len(header, self.state.opts.max_identify_body_size)
+        let len = codec::identify_body_len(header, self.state.opts.max_identify_body_size)
             .inspect_err(|_| self.state.metrics.bound_hit(Bound::IdentifyBodySize))?;
         self.pos += 4;
         self.fill_to(len, limit)
@@ -430,7 +368,12 @@ impl Conn {
             state: self.state.clone(),
             producer,
         });
-        Ok(self.state.identify_reply())
+        Ok(identify::reply(
+            &self.state.opts.broadcast_address,
+            &self.state.hostname,
+            self.state.tcp_port,
+            self.state.http_port,
+        ))
     }
 
     /// Input not yet consumed.

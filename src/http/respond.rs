@@ -1,0 +1,263 @@
+//! One request, once its body is read: decoding, routing, access control,
+//! the endpoint, and the V1 envelope around its answer.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Method, Response, StatusCode};
+use smol::future;
+
+use super::answers::{channel_arg, topic_arg, ApiError};
+use super::query::{unescape_path, Query};
+use super::router::{
+    redirect, resolve, Resolution, Route, LABEL_BAD_REQUEST, LABEL_NOT_ALLOWED, LABEL_NOT_FOUND,
+    LABEL_OPTIONS, LABEL_REDIRECT,
+};
+use super::{Body, JSON, NSQ_CONTENT_TYPE};
+use crate::access::{self, Verdict};
+use crate::metrics;
+use crate::state::State;
+
+/// How reading a request body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BodyRead {
+    /// Read to its end (or there was none).
+    Complete,
+    /// Over `max_http_request_size`.
+    TooLarge,
+    /// Broken framing (a bad chunk size, say).
+    Malformed,
+    /// Not in within `http_header_timeout`.
+    TimedOut,
+}
+
+/// Everything a request gets once its body is read: decoding, routing,
+/// access control, the endpoint, the envelope. Also gives the metrics
+/// route label and whether Go would log the request (it logs handled,
+/// not-found and not-allowed requests, not redirects).
+pub(super) fn dispatch(
+    state: &State,
+    method: &Method,
+    raw_path: &str,
+    raw_query: Option<&str>,
+    body: BodyRead,
+    auth: Option<&[u8]>,
+) -> (Response<Body>, usize, bool) {
+    let path = match unescape_path(raw_path) {
+        Ok(p) => p,
+        Err(_) => return (bad_request(), LABEL_BAD_REQUEST, false),
+    };
+    match resolve(method, &path) {
+        Resolution::Handle(route) => {
+            let response = if body == BodyRead::TooLarge {
+                v1_error(ApiError {
+                    status: 413,
+                    message: "REQUEST_TOO_LARGE",
+                })
+            } else if body == BodyRead::Malformed {
+                // Go's handlers read the body with their arguments and
+                // answer INVALID_REQUEST; the connection cannot be reused.
+                let mut r = v1_error(ApiError::bad_request("INVALID_REQUEST"));
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                r
+            } else if let Some(refusal) = refuse(state, route, auth) {
+                refusal
+            } else {
+                respond(state, route, raw_query.unwrap_or(""))
+            };
+            (response, route as usize, true)
+        }
+        Resolution::Redirect(to) => (redirect(method, to, raw_query), LABEL_REDIRECT, false),
+        Resolution::Options(allow) => {
+            let mut r = Response::new(Body::default());
+            r.headers_mut().insert(ALLOW, allow);
+            (r, LABEL_OPTIONS, false)
+        }
+        Resolution::NotAllowed(allow) => {
+            let mut r = v1_error(ApiError {
+                status: 405,
+                message: "METHOD_NOT_ALLOWED",
+            });
+            r.headers_mut().insert(ALLOW, allow);
+            (r, LABEL_NOT_ALLOWED, true)
+        }
+        Resolution::NotFound => (
+            v1_error(ApiError {
+                status: 404,
+                message: "NOT_FOUND",
+            }),
+            LABEL_NOT_FOUND,
+            true,
+        ),
+    }
+}
+
+/// The 401 or 403 a request gets when the route needs the bearer token
+/// and the request does not carry it.
+fn refuse(state: &State, route: Route, auth: Option<&[u8]>) -> Option<Response<Body>> {
+    if state.auth_token.is_empty() || !route.needs_token(state.opts.http_auth_reads) {
+        return None;
+    }
+    match access::check_bearer(&state.auth_token, auth) {
+        Verdict::Allowed => None,
+        Verdict::Unauthorized => {
+            let mut r = v1_error(ApiError {
+                status: 401,
+                message: "UNAUTHORIZED",
+            });
+            r.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"nsqlookupd\""),
+            );
+            Some(r)
+        }
+        Verdict::Forbidden => Some(v1_error(ApiError {
+            status: 403,
+            message: "FORBIDDEN",
+        })),
+    }
+}
+
+/// The status and body an HTTP request line would get, without a socket:
+/// the entry point of the fuzz target and property tests for HTTP query
+/// handling. `target` is the request target, path and query.
+#[doc(hidden)]
+pub fn answer(state: &State, method: &str, target: &str) -> (u16, Vec<u8>) {
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+        return (400, Vec::new());
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let (response, _, _) = dispatch(state, &method, path, query, BodyRead::Complete, None);
+    let status = response.status().as_u16();
+    let body = future::block_on(response.into_body().collect())
+        .map(|c| c.to_bytes().to_vec())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Runs an endpoint.
+fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
+    let json = |body: Bytes| v1(StatusCode::OK, body, true);
+    match route {
+        Route::Ping => {
+            let mut r = Response::new(Body::from("OK"));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r
+        }
+        Route::Metrics => {
+            let mut r = Response::new(Body::from(state.scrape()));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(metrics::CONTENT_TYPE),
+            );
+            r
+        }
+        // Endpoints without arguments never look at the query, as in Go:
+        // `/topics?%zz` is answered, `/lookup?%zz` is INVALID_REQUEST.
+        Route::Info => json(state.info_json().into()),
+        Route::Debug => json(state.debug_json().into()),
+        Route::Topics => json(state.topics_json()),
+        Route::Nodes => json(state.nodes_json().into()),
+        _ => match Query::parse(raw_query) {
+            Ok(query) => match respond_with_args(state, route, &query) {
+                Ok(Some(body)) => json(body.into()),
+                Ok(None) => v1(StatusCode::OK, Vec::new(), false),
+                Err(e) => v1_error(e),
+            },
+            Err(_) => v1_error(ApiError::bad_request("INVALID_REQUEST")),
+        },
+    }
+}
+
+/// Runs an endpoint that takes arguments: its JSON answer, or `None` for
+/// the empty 200 of a write.
+fn respond_with_args(
+    state: &State,
+    route: Route,
+    query: &Query,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let arg =
+        |name: &str, missing: &'static str| query.get(name).ok_or(ApiError::bad_request(missing));
+    let topic = || arg("topic", "MISSING_ARG_TOPIC");
+    match route {
+        Route::Lookup => topic().and_then(|t| state.lookup_json(t)).map(Some),
+        Route::Channels => topic().map(|t| Some(state.channels_json(t))),
+        Route::TopicCreate => topic().and_then(|t| state.create_topic(t)).map(|()| None),
+        Route::TopicDelete => topic().and_then(|t| state.delete_topic(t)).map(|()| None),
+        Route::ChannelCreate | Route::ChannelDelete => {
+            // Go checks the topic fully before looking at the channel.
+            topic_and_channel(query).and_then(|(t, c)| {
+                if route == Route::ChannelCreate {
+                    state.create_channel(t, c)
+                } else {
+                    state.delete_channel(t, c)
+                }
+                .map(|()| None)
+            })
+        }
+        Route::TopicTombstone => topic().and_then(|t| {
+            let node = arg("node", "MISSING_ARG_NODE")?;
+            state.tombstone(t, node).map(|()| None)
+        }),
+        Route::Ping
+        | Route::Metrics
+        | Route::Info
+        | Route::Debug
+        | Route::Topics
+        | Route::Nodes => {
+            unreachable!("{route:?} takes no arguments and is answered by respond")
+        }
+    }
+}
+
+/// `topic` then `channel`, each present and valid, in Go's order of checks.
+fn topic_and_channel(query: &Query) -> Result<(&[u8], &[u8]), ApiError> {
+    let topic = query
+        .get("topic")
+        .ok_or(ApiError::bad_request("MISSING_ARG_TOPIC"))?;
+    topic_arg(topic)?;
+    let channel = query
+        .get("channel")
+        .ok_or(ApiError::bad_request("MISSING_ARG_CHANNEL"))?;
+    channel_arg(channel)?;
+    Ok((topic, channel))
+}
+
+fn v1(status: StatusCode, body: impl Into<Bytes>, json: bool) -> Response<Body> {
+    let mut r = Response::new(Body::new(body.into()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if json {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    }
+    h.insert(
+        NSQ_CONTENT_TYPE.0,
+        HeaderValue::from_static(NSQ_CONTENT_TYPE.1),
+    );
+    r
+}
+
+pub(super) fn v1_error(e: ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    v1(status, e.body(), true)
+}
+
+/// What Go's server says to a request it cannot parse.
+fn bad_request() -> Response<Body> {
+    let mut r = Response::new(Body::from("400 Bad Request"));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(CONNECTION, HeaderValue::from_static("close"));
+    r
+}

@@ -1,0 +1,284 @@
+//! Routing as Go's `httprouter` does it for nsqlookupd's routes, because
+//! clients and operators meet it: 405 with an `Allow` header for a known
+//! path with the wrong method, `OPTIONS` answered from the same table, and
+//! 301/307 redirects for a trailing slash or a path that only differs in
+//! case or cleanliness (`/PING`, `//ping`).
+
+use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
+use hyper::{Method, Response, StatusCode};
+
+use super::Body;
+
+/// The endpoints, in the order of their `route` label in
+/// `crate::metrics::HTTP_ROUTES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route {
+    Ping,
+    Info,
+    Debug,
+    Lookup,
+    Topics,
+    Channels,
+    Nodes,
+    TopicCreate,
+    TopicDelete,
+    ChannelCreate,
+    ChannelDelete,
+    TopicTombstone,
+    Metrics,
+}
+
+/// Metric labels for requests no route handled, after the routes.
+pub(super) const LABEL_NOT_FOUND: usize = Route::Metrics as usize + 1;
+pub(super) const LABEL_NOT_ALLOWED: usize = LABEL_NOT_FOUND + 1;
+pub(super) const LABEL_REDIRECT: usize = LABEL_NOT_FOUND + 2;
+pub(super) const LABEL_OPTIONS: usize = LABEL_NOT_FOUND + 3;
+pub(super) const LABEL_BAD_REQUEST: usize = LABEL_NOT_FOUND + 4;
+
+impl Route {
+    /// Whether the bearer token (when one is set) guards this route:
+    /// always for writes, for reads too with `http_auth_reads`, never for
+    /// `/ping` (health checks must keep working).
+    pub(super) fn needs_token(self, reads_too: bool) -> bool {
+        match self {
+            Route::Ping => false,
+            Route::TopicCreate
+            | Route::TopicDelete
+            | Route::ChannelCreate
+            | Route::ChannelDelete
+            | Route::TopicTombstone => true,
+            _ => reads_too,
+        }
+    }
+}
+
+const ROUTES: &[(&str, Method, Route)] = &[
+    ("/ping", Method::GET, Route::Ping),
+    ("/info", Method::GET, Route::Info),
+    ("/debug", Method::GET, Route::Debug),
+    ("/lookup", Method::GET, Route::Lookup),
+    ("/topics", Method::GET, Route::Topics),
+    ("/channels", Method::GET, Route::Channels),
+    ("/nodes", Method::GET, Route::Nodes),
+    ("/topic/create", Method::POST, Route::TopicCreate),
+    ("/topic/delete", Method::POST, Route::TopicDelete),
+    ("/channel/create", Method::POST, Route::ChannelCreate),
+    ("/channel/delete", Method::POST, Route::ChannelDelete),
+    ("/topic/tombstone", Method::POST, Route::TopicTombstone),
+    ("/metrics", Method::GET, Route::Metrics),
+];
+
+#[derive(Debug, PartialEq)]
+pub(super) enum Resolution {
+    Handle(Route),
+    Redirect(&'static str),
+    Options(HeaderValue),
+    NotAllowed(HeaderValue),
+    NotFound,
+}
+
+/// Decides what a request gets, as httprouter would.
+pub(super) fn resolve(method: &Method, path: &[u8]) -> Resolution {
+    if let Some((_, _, route)) = ROUTES
+        .iter()
+        .find(|(p, m, _)| m == method && p.as_bytes() == path)
+    {
+        return Resolution::Handle(*route);
+    }
+    let has_routes = ROUTES.iter().any(|(_, m, _)| m == method);
+    if has_routes && path != b"/" {
+        // A trailing slash too many.
+        if let Some(stripped) = path.strip_suffix(b"/") {
+            if let Some((p, _, _)) = ROUTES
+                .iter()
+                .find(|(p, m, _)| m == method && p.as_bytes() == stripped)
+            {
+                return Resolution::Redirect(p);
+            }
+        }
+        // A path that cleans up or case-folds into a route.
+        let cleaned = clean_path(path);
+        let cleaned = match cleaned.strip_suffix(b"/") {
+            Some(s) if !s.is_empty() => s.to_vec(),
+            _ => cleaned,
+        };
+        if let Some((p, _, _)) = ROUTES
+            .iter()
+            .find(|(p, m, _)| m == method && p.as_bytes().eq_ignore_ascii_case(&cleaned))
+        {
+            return Resolution::Redirect(p);
+        }
+    }
+    let mut allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(p, m, _)| p.as_bytes() == path && m != method)
+        .map(|(_, m, _)| m.as_str())
+        .collect();
+    if allowed.is_empty() {
+        return Resolution::NotFound;
+    }
+    allowed.push("OPTIONS");
+    allowed.sort_unstable();
+    let allow =
+        HeaderValue::from_str(&allowed.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"));
+    if method == Method::OPTIONS {
+        Resolution::Options(allow)
+    } else {
+        Resolution::NotAllowed(allow)
+    }
+}
+
+/// httprouter's `CleanPath`: one slash at a time, no `.` or `..`
+/// elements, rooted, trailing slash kept.
+fn clean_path(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in path.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(path.len() + 1);
+    for p in &parts {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    let trailing = path.ends_with(b"/") || path.ends_with(b"/.") || path.ends_with(b"/..");
+    if out.is_empty() || trailing {
+        out.push(b'/');
+    }
+    out
+}
+
+/// Go's `http.Redirect`: a small HTML body for GET, none otherwise.
+pub(super) fn redirect(method: &Method, to: &str, query: Option<&str>) -> Response<Body> {
+    let url = match query {
+        Some(q) => format!("{to}?{q}"),
+        None => to.to_owned(),
+    };
+    let (status, text) = if method == Method::GET {
+        (StatusCode::MOVED_PERMANENTLY, "Moved Permanently")
+    } else {
+        (StatusCode::TEMPORARY_REDIRECT, "Temporary Redirect")
+    };
+    let body = if method == Method::GET {
+        format!("<a href=\"{}\">{text}</a>.\n\n", html_escape(&url))
+    } else {
+        String::new()
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if method == Method::GET || method == Method::HEAD {
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        h.insert(LOCATION, v);
+    }
+    r
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(r: Resolution) -> String {
+        match r {
+            Resolution::Options(a) | Resolution::NotAllowed(a) => a.to_str().unwrap().to_owned(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn routes_like_httprouter() {
+        assert_eq!(
+            resolve(&Method::GET, b"/ping"),
+            Resolution::Handle(Route::Ping)
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"/ping/"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"/PING"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"//ping"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::GET, b"/x/../ping"),
+            Resolution::Redirect("/ping")
+        );
+        assert_eq!(
+            resolve(&Method::POST, b"/Topic/Create/"),
+            Resolution::Redirect("/topic/create")
+        );
+        assert_eq!(resolve(&Method::GET, b"/nope"), Resolution::NotFound);
+        assert_eq!(
+            resolve(&Method::GET, b"/topic/create/"),
+            Resolution::NotFound
+        );
+        assert_eq!(resolve(&Method::HEAD, b"/ping/"), Resolution::NotFound);
+        assert_eq!(allow(resolve(&Method::HEAD, b"/ping")), "GET, OPTIONS");
+        assert_eq!(
+            allow(resolve(&Method::GET, b"/topic/create")),
+            "OPTIONS, POST"
+        );
+        assert_eq!(allow(resolve(&Method::OPTIONS, b"/ping")), "GET, OPTIONS");
+        assert_eq!(resolve(&Method::OPTIONS, b"/nope"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn route_labels_line_up() {
+        for (_, _, route) in ROUTES {
+            let label = crate::metrics::HTTP_ROUTES[*route as usize];
+            assert_eq!(label.replace('_', ""), format!("{route:?}").to_lowercase());
+        }
+        assert_eq!(crate::metrics::HTTP_ROUTES[LABEL_NOT_FOUND], "not_found");
+        assert_eq!(
+            crate::metrics::HTTP_ROUTES[LABEL_BAD_REQUEST],
+            "bad_request"
+        );
+        assert_eq!(crate::metrics::HTTP_ROUTES.len(), LABEL_BAD_REQUEST + 1);
+    }
+
+    #[test]
+    fn cleans_paths() {
+        assert_eq!(clean_path(b"//a//b/"), b"/a/b/");
+        assert_eq!(clean_path(b"/../a/./b/.."), b"/a/");
+        assert_eq!(clean_path(b""), b"/");
+    }
+
+    #[test]
+    fn redirect_bodies() {
+        let r = redirect(&Method::GET, "/ping", Some("a=1&b=2"));
+        assert_eq!(r.status(), 301);
+        assert_eq!(r.headers()[LOCATION], "/ping?a=1&b=2");
+        let r = redirect(&Method::POST, "/topic/create", None);
+        assert_eq!(r.status(), 307);
+        assert!(r.headers().get(CONTENT_TYPE).is_none());
+    }
+}

@@ -1,0 +1,221 @@
+//! Binding and serving: the runtime-agnostic heart of an instance.
+//!
+//! [`Lookupd::bind`] opens every listener (TCP, HTTP, and HTTPS when
+//! configured) up front, so a bad address or a
+//! port in use is an error before anything is served, and the real ports
+//! (port 0 allowed) are known. [`Lookupd::run`] then serves until a
+//! shutdown future completes. It owns an [`Executor`] for its connection
+//! tasks and drives it itself, so it runs under any executor's `block_on`
+//! (smol, async-std, tokio, `futures::executor`); library code never uses a
+//! global executor. Other threads may help drive the same executor (see
+//! [`Lookupd::executor`]); `crate::handle` does. Opening the sockets is
+//! `listen`'s job; accepting, refusing and containing connections is
+//! `accept`'s.
+//!
+//! When `run` returns and the last holder of the executor drops it, every
+//! connection task is dropped: sockets close and the connections'
+//! registrations are removed.
+
+mod accept;
+mod listen;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_net::TcpListener;
+use futures_rustls::TlsAcceptor;
+use smol::future;
+use smol::Executor;
+
+use crate::config::{OptionError, Options};
+use crate::http::tls;
+use crate::logging::{logf, Level, Logger};
+use crate::state::State;
+use crate::version::version_line;
+use accept::{accept_loop, Protocol};
+use listen::{bind_error_text, listen, local_addr};
+
+/// Why an instance could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// An option is invalid.
+    Options(OptionError),
+    /// A listener could not be opened.
+    Bind {
+        /// The address as configured.
+        address: String,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// A serving thread could not be started.
+    Thread(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Options(e) => e.fmt(f),
+            StartError::Bind { address, source } => {
+                write!(
+                    f,
+                    "listen ({address}) failed - {}",
+                    bind_error_text(address, source)
+                )
+            }
+            StartError::Thread(e) => write!(f, "failed to start a serving thread - {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Options(e) => Some(e),
+            StartError::Bind { source, .. } => Some(source),
+            StartError::Thread(e) => Some(e),
+        }
+    }
+}
+
+impl From<OptionError> for StartError {
+    fn from(e: OptionError) -> Self {
+        StartError::Options(e)
+    }
+}
+
+/// A bound, not yet serving, instance.
+pub struct Lookupd {
+    state: Arc<State>,
+    tcp: TcpListener,
+    http: TcpListener,
+    https: Option<(TcpListener, TlsAcceptor)>,
+    tcp_addr: SocketAddr,
+    http_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
+    executor: Arc<Executor<'static>>,
+}
+
+impl Lookupd {
+    /// Validates the options and opens the listeners, logging to stderr.
+    pub fn bind(opts: Options) -> Result<Lookupd, StartError> {
+        let log = Logger::stderr(opts.log_level, &opts.log_prefix);
+        Self::bind_with_logger(opts, log)
+    }
+
+    /// As [`Lookupd::bind`], with a logger of the caller's choosing.
+    pub fn bind_with_logger(opts: Options, log: Logger) -> Result<Lookupd, StartError> {
+        opts.validate()?;
+        let token = opts.auth_token()?;
+        let tls = if opts.https_address.is_empty() {
+            None
+        } else {
+            Some(
+                tls::acceptor(&opts.tls_cert, &opts.tls_key).map_err(|message| {
+                    StartError::Options(OptionError {
+                        key: "tls_cert".into(),
+                        message,
+                    })
+                })?,
+            )
+        };
+        // As Go, the line `-version` prints.
+        logf!(log, Level::Info, "{}", version_line());
+        let tcp = listen(&opts.tcp_address)?;
+        let http = listen(&opts.http_address)?;
+        let tcp_addr = local_addr(&tcp, &opts.tcp_address)?;
+        let http_addr = local_addr(&http, &opts.http_address)?;
+        let (https, https_addr) = match tls {
+            Some(acceptor) => {
+                let l = listen(&opts.https_address)?;
+                let addr = local_addr(&l, &opts.https_address)?;
+                (Some((l, acceptor)), Some(addr))
+            }
+            None => (None, None),
+        };
+        let mut state = State::new(opts, log, tcp_addr.port(), http_addr.port());
+        state.auth_token = token;
+        Ok(Lookupd {
+            state: Arc::new(state),
+            tcp,
+            http,
+            https,
+            tcp_addr,
+            http_addr,
+            https_addr,
+            executor: Arc::new(Executor::new()),
+        })
+    }
+
+    /// The address the TCP listener is bound to.
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The address the HTTPS listener is bound to, if HTTPS is on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
+    /// The instance's shared state: its registry and its answers.
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// The executor connection tasks run on. Other threads may run it
+    /// (`executor.run(stop)`) to serve connections in parallel.
+    pub fn executor(&self) -> Arc<Executor<'static>> {
+        self.executor.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting. Connection
+    /// tasks end when the executor is dropped by its last holder (at the
+    /// end of this future, if nobody else holds it).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Lookupd {
+            state,
+            tcp,
+            http,
+            https,
+            tcp_addr,
+            http_addr,
+            https_addr,
+            executor,
+        } = self;
+        logf!(state.log, Level::Info, "TCP: listening on {tcp_addr}");
+        logf!(state.log, Level::Info, "HTTP: listening on {http_addr}");
+        if let Some(addr) = https_addr {
+            logf!(state.log, Level::Info, "HTTPS: listening on {addr}");
+        }
+        let ex = &executor;
+        let accepting = future::zip(
+            future::zip(
+                accept_loop(&state, &tcp, ex, Protocol::Tcp),
+                accept_loop(&state, &http, ex, Protocol::Http),
+            ),
+            async {
+                match &https {
+                    Some((l, acceptor)) => {
+                        accept_loop(&state, l, ex, Protocol::Https(acceptor.clone())).await
+                    }
+                    None => future::pending().await,
+                }
+            },
+        );
+        ex.run(future::or(shutdown, async {
+            future::zip(accepting, state.trimmer.run()).await;
+        }))
+        .await;
+        logf!(state.log, Level::Info, "TCP: closing {tcp_addr}");
+        logf!(state.log, Level::Info, "HTTP: closing {http_addr}");
+        if let Some(addr) = https_addr {
+            logf!(state.log, Level::Info, "HTTPS: closing {addr}");
+        }
+    }
+}
