@@ -12,8 +12,16 @@
  * - Every pointer is checked: NULL gives LOOKUPD_ERR_NULL, never a crash.
  * - Strings in are NUL-terminated UTF-8; strings out are owned by the
  *   caller and freed with lookupd_string_free().
- * - A handle may be used from many threads at once; lookupd_stop() must be
- *   its last use. lookupd never calls back into the host.
+ * - A handle may be used from many threads at once. lookupd never calls
+ *   back into the host.
+ * - Stopping while others wait: lookupd_stop() may be called while other
+ *   threads are inside calls on the same handle (blocked in
+ *   lookupd_wait_lookup(), say). Their waits return LOOKUPD_ERR_STOPPED at
+ *   once, and lookupd_stop() returns, freeing the handle, only after every
+ *   call in progress has returned. No call may BEGIN on a handle once
+ *   lookupd_stop() has been called on it: the host orders that (a host
+ *   that cannot, such as a binding with its own lock, fires a
+ *   lookupd_cancel token for its waits and stops after they return).
  */
 
 #ifndef LOOKUPD_H
@@ -62,6 +70,23 @@ typedef enum lookupd_result {
    */
   LOOKUPD_ERR_INTERNAL = 7,
   /**
+   * A wait ended because its time ran out.
+   */
+  LOOKUPD_ERR_TIMEOUT = 8,
+  /**
+   * A wait ended because `lookupd_stop` was called on its handle.
+   */
+  LOOKUPD_ERR_STOPPED = 9,
+  /**
+   * An argument is outside what the function accepts (a topic that is
+   * not a valid name, for a wait that could then never end).
+   */
+  LOOKUPD_ERR_INVALID_ARG = 10,
+  /**
+   * A wait ended because its `lookupd_cancel` was fired.
+   */
+  LOOKUPD_ERR_CANCELLED = 11,
+  /**
    * A panic inside lookupd was caught at the boundary.
    */
   LOOKUPD_ERR_PANIC = 99,
@@ -71,6 +96,13 @@ typedef enum lookupd_result {
  * A running lookupd instance, opaque to the host.
  */
 typedef struct lookupd lookupd;
+
+/**
+ * A cancel token: fired once, from any thread, it ends every wait given
+ * it, those in progress and those begun later, with
+ * `LOOKUPD_ERR_CANCELLED`.
+ */
+typedef struct lookupd_cancel lookupd_cancel;
 
 #ifdef __cplusplus
 extern "C" {
@@ -164,13 +196,19 @@ void lookupd_string_free(char *s);
 
 /**
  * Stops the instance: stops accepting, closes every connection, joins
- * every thread it started, and frees the handle. NULL is fine. Call it at
- * most once per handle, after every other use of it has returned. The
- * handle is freed whatever the result (an error here can only be
- * `LOOKUPD_ERR_PANIC`); never pass it again.
+ * every thread it started, and frees the handle. NULL is fine.
+ *
+ * Calls already in progress on other threads may still be running: every
+ * wait among them returns `LOOKUPD_ERR_STOPPED` at once, and
+ * `lookupd_stop` returns only after every call in progress has returned,
+ * so none touches freed memory. No call may *begin* on the handle once
+ * `lookupd_stop` has been called (the host must order that: a call that
+ * starts after the handle is freed is a use after free), and it is
+ * called at most once per handle. The handle is freed whatever the
+ * result (an error here can only be `LOOKUPD_ERR_PANIC`).
  *
  * # Safety
- * `h` must be NULL or a live handle that no other thread is using.
+ * `h` must be NULL or a live handle, not passed to `lookupd_stop` before.
  */
 enum lookupd_result lookupd_stop(struct lookupd *h);
 
@@ -185,6 +223,72 @@ const char *lookupd_last_error(void);
  * The library's version, e.g. `"0.1.0 (nsq 1.3.0)"`. Static; never free it.
  */
 const char *lookupd_version(void);
+
+/**
+ * Blocks until `GET /lookup?topic=<topic>` lists at least
+ * `min_producers` producers (as `/lookup` filters them: active, not
+ * tombstoned), then writes exactly that body to `*out_json` (free it
+ * with `lookupd_string_free`). With `min_producers` 0 it returns as soon
+ * as the topic exists. The wait is woken by registry changes, never by
+ * polling.
+ *
+ * Errors: `LOOKUPD_ERR_TIMEOUT` when `timeout_ms` milliseconds pass
+ * first; `LOOKUPD_ERR_STOPPED` when `lookupd_stop` is called on the
+ * handle meanwhile (the wait returns at once, before the handle is
+ * freed); `LOOKUPD_ERR_INVALID_ARG` for a topic that is not a valid
+ * name; `LOOKUPD_ERR_NULL`, `LOOKUPD_ERR_UTF8`.
+ *
+ * # Safety
+ * `h` must be NULL or a live handle; `topic` NULL or a C string;
+ * `out_json` NULL or writable.
+ */
+enum lookupd_result lookupd_wait_lookup(const struct lookupd *h,
+                                        const char *topic,
+                                        uint32_t min_producers,
+                                        uint32_t timeout_ms,
+                                        char **out_json);
+
+/**
+ * `lookupd_wait_lookup` that also ends, with `LOOKUPD_ERR_CANCELLED`,
+ * when `cancel` is fired (before or during the wait). `cancel` may be
+ * NULL (no token).
+ *
+ * # Safety
+ * As `lookupd_wait_lookup`; `cancel` must be NULL or a live token.
+ */
+enum lookupd_result lookupd_wait_lookup_cancellable(const struct lookupd *h,
+                                                    const char *topic,
+                                                    uint32_t min_producers,
+                                                    uint32_t timeout_ms,
+                                                    const struct lookupd_cancel *cancel,
+                                                    char **out_json);
+
+/**
+ * Creates a cancel token, written to `*out`; free it with
+ * `lookupd_cancel_free` once no wait uses it.
+ *
+ * # Safety
+ * `out` must be NULL or valid for a pointer write.
+ */
+enum lookupd_result lookupd_cancel_new(struct lookupd_cancel **out);
+
+/**
+ * Fires a token: every wait given it returns `LOOKUPD_ERR_CANCELLED`,
+ * now or as soon as it begins. Any thread, any number of times.
+ *
+ * # Safety
+ * `cancel` must be NULL or a live token.
+ */
+enum lookupd_result lookupd_cancel_fire(const struct lookupd_cancel *cancel);
+
+/**
+ * Frees a token. NULL is fine. No wait may be using it.
+ *
+ * # Safety
+ * `cancel` must be NULL or a token from `lookupd_cancel_new`, not freed
+ * before, that no wait in progress uses.
+ */
+void lookupd_cancel_free(struct lookupd_cancel *cancel);
 
 #ifdef __cplusplus
 }  // extern "C"

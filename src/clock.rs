@@ -41,6 +41,11 @@ impl Timestamp {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
+    /// The same moment as an `Instant`, for timers.
+    pub fn instant(self) -> Instant {
+        base().instant + Duration::from_nanos(self.0)
+    }
+
     /// Wall-clock Unix nanoseconds, as Go's `time.Time.UnixNano` shows them.
     pub fn unix_nanos(self) -> i64 {
         base()

@@ -9,11 +9,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+use smol::future;
 
 use crate::config::Options;
 use crate::logging::Logger;
 use crate::server::{Lookupd, StartError};
 use crate::state::State;
+use crate::wait::WaitError;
 
 /// A running instance.
 #[derive(Debug)]
@@ -97,6 +101,37 @@ impl Handle {
     /// The instance's state: registry and answers, for in-process queries.
     pub fn state(&self) -> &Arc<State> {
         &self.state
+    }
+
+    /// Blocks until `GET /lookup?topic=` lists at least `min` producers and
+    /// returns that body, or fails after `timeout` ([`WaitError::Timeout`]).
+    /// Woken by registry changes, never by polling.
+    ///
+    /// ```
+    /// # use lookupd::{Handle, Options};
+    /// # use std::time::Duration;
+    /// # let handle = Handle::start(Options {
+    /// #     tcp_address: "127.0.0.1:0".into(),
+    /// #     http_address: "127.0.0.1:0".into(),
+    /// #     log_level: lookupd::logging::Level::Error,
+    /// #     ..Options::default()
+    /// # }).unwrap();
+    /// let waited = handle.wait_lookup("orders", 1, Duration::from_millis(50));
+    /// assert_eq!(waited, Err(lookupd::wait::WaitError::Timeout));
+    /// # handle.stop();
+    /// ```
+    pub fn wait_lookup(
+        &self,
+        topic: &str,
+        min: usize,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, WaitError> {
+        async_io::block_on(self.state.wait_lookup_for(
+            topic.as_bytes(),
+            min,
+            timeout,
+            future::pending::<()>(),
+        ))
     }
 
     /// Stops serving, closes every connection and joins every thread.

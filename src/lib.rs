@@ -18,8 +18,9 @@
 //! - Configuration: [`config`], the one options schema (flags, TOML, JSON).
 //! - Service: [`tcp`] (the V1 codec and one nsqd connection), [`http`]
 //!   (routing, the answers, one connection), [`state`] (what an instance
-//!   shares), [`metrics`], [`logging`], and [`server`] (bind, then a
-//!   runtime-agnostic serving future).
+//!   shares) and [`changes`] (how waiters learn of registry changes),
+//!   [`wait`] (waiting for producers), [`metrics`], [`logging`], and
+//!   [`server`] (bind, then a runtime-agnostic serving future).
 //! - Surfaces: [`handle`] (an instance on its own threads), [`ffi`] (the C
 //!   ABI over a handle), and the `nsqlookupd` binary (`src/bin`), which
 //!   reads [`config::cli`].
@@ -27,6 +28,7 @@
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod access;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod ffi;
@@ -42,6 +44,7 @@ pub mod state;
 pub mod tcp;
 mod trim;
 pub mod version;
+pub mod wait;
 
 pub use config::Options;
 pub use handle::Handle;

@@ -15,9 +15,12 @@
 //! registry methods do not panic, and a connection task that does is
 //! contained without leaving a lock behind.
 
+use std::ops::{Deref, DerefMut};
+
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::changes::Changes;
 use crate::clock::Timestamp;
 use crate::config::{hostname, Options};
 use crate::logging::Logger;
@@ -49,6 +52,8 @@ pub struct State {
     pub(crate) topics_answer: Mutex<Option<(u64, Bytes)>>,
     /// Gives freed memory back once departed producers are removed.
     pub(crate) trimmer: Trimmer,
+    /// Wakes hosts waiting for producers when the registry changes.
+    pub changes: Changes,
 }
 
 impl State {
@@ -66,6 +71,7 @@ impl State {
             registry: RwLock::new(Registry::new()),
             topics_answer: Mutex::new(None),
             trimmer: Trimmer::default(),
+            changes: Changes::default(),
         }
     }
 
@@ -74,9 +80,13 @@ impl State {
         self.registry.read()
     }
 
-    /// The registry, for writing.
-    pub fn write(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.registry.write()
+    /// The registry, for writing. Waiters are notified when the guard is
+    /// dropped, after the lock is released.
+    pub fn write(&self) -> RegistryWrite<'_> {
+        RegistryWrite {
+            guard: Some(self.registry.write()),
+            changes: &self.changes,
+        }
     }
 
     /// The inactivity and tombstone durations in force.
@@ -105,5 +115,32 @@ impl State {
             }
         };
         self.metrics.render(&gauges, &self.conns)
+    }
+}
+
+/// The registry's write lock; releasing it notifies waiters of the change.
+pub struct RegistryWrite<'a> {
+    guard: Option<RwLockWriteGuard<'a, Registry>>,
+    changes: &'a Changes,
+}
+
+impl Deref for RegistryWrite<'_> {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        // Present until drop.
+        self.guard.as_deref().expect("registry guard held")
+    }
+}
+
+impl DerefMut for RegistryWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Registry {
+        self.guard.as_deref_mut().expect("registry guard held")
+    }
+}
+
+impl Drop for RegistryWrite<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.changes.notify();
     }
 }

@@ -406,3 +406,130 @@ fn eight_threads_query_while_nsqd_clients_are_served() {
     assert_eq!(topics["topics"].as_array().unwrap().len(), 20);
     h.stop();
 }
+
+fn wait(h: &H, topic: &str, min: u32, timeout_ms: u32) -> Result<String, lookupd_result> {
+    let t = CString::new(topic).unwrap();
+    let mut out = ptr::null_mut();
+    match unsafe { lookupd_wait_lookup(h.0, t.as_ptr(), min, timeout_ms, &mut out) } {
+        lookupd_result::LOOKUPD_OK => Ok(take(out)),
+        rc => {
+            assert!(out.is_null(), "out written on failure");
+            Err(rc)
+        }
+    }
+}
+
+#[test]
+fn wait_lookup_returns_the_body_once_a_producer_registers() {
+    let h = std::sync::Arc::new(H::start(CONFIG));
+    let (tcp, _) = h.ports();
+    let registrar = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut n = Nsqd::connect_raw(format!("127.0.0.1:{tcp}").parse().unwrap());
+        n.send(b"  V1");
+        n.identify(4150, 4151);
+        assert_eq!(n.command("REGISTER orders"), "OK");
+        n
+    });
+    let body = wait(&h, "orders", 1, 20_000).expect("registered");
+    assert_eq!(body, h.lookup("orders").unwrap());
+    let _n = registrar.join().unwrap();
+    assert_eq!(
+        wait(&h, "orders", 2, 100),
+        Err(lookupd_result::LOOKUPD_ERR_TIMEOUT)
+    );
+    assert!(last_error().contains("within 100 ms"), "{}", last_error());
+    assert_eq!(
+        wait(&h, "*", 1, 100),
+        Err(lookupd_result::LOOKUPD_ERR_INVALID_ARG)
+    );
+    let mut out = ptr::null_mut();
+    assert_eq!(
+        unsafe { lookupd_wait_lookup(h.0, ptr::null(), 1, 1, &mut out) },
+        lookupd_result::LOOKUPD_ERR_NULL
+    );
+    let h = std::sync::Arc::into_inner(h).unwrap();
+    h.stop();
+}
+
+#[test]
+fn stop_ends_waits_in_progress_and_frees_after_they_return() {
+    let _s = serial();
+    for _ in 0..20 {
+        let h = H::start(CONFIG);
+        let raw = h.0 as usize;
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    // H has no Drop: this borrows the handle, stopped by
+                    // the main thread while the wait is in progress.
+                    wait(&H(raw as *mut lookupd), "never", 1, 60_000)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        h.stop();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stop was prompt"
+        );
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), Err(lookupd_result::LOOKUPD_ERR_STOPPED));
+        }
+    }
+}
+
+#[test]
+fn a_cancel_token_ends_waits_before_and_during() {
+    let h = std::sync::Arc::new(H::start(CONFIG));
+    let mut token = ptr::null_mut();
+    assert_eq!(
+        unsafe { lookupd_cancel_new(&mut token) },
+        lookupd_result::LOOKUPD_OK
+    );
+    let token_addr = token as usize;
+    let waiter = {
+        let h = h.clone();
+        std::thread::spawn(move || {
+            let t = CString::new("never").unwrap();
+            let mut out = ptr::null_mut();
+            let rc = unsafe {
+                lookupd_wait_lookup_cancellable(
+                    h.0,
+                    t.as_ptr(),
+                    1,
+                    60_000,
+                    token_addr as *const lookupd_cancel,
+                    &mut out,
+                )
+            };
+            (rc, out.is_null())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    assert_eq!(
+        unsafe { lookupd_cancel_fire(token) },
+        lookupd_result::LOOKUPD_OK
+    );
+    assert_eq!(
+        waiter.join().unwrap(),
+        (lookupd_result::LOOKUPD_ERR_CANCELLED, true)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Fired before the wait begins: the wait ends at once.
+    let t = CString::new("never").unwrap();
+    let mut out = ptr::null_mut();
+    assert_eq!(
+        unsafe { lookupd_wait_lookup_cancellable(h.0, t.as_ptr(), 1, 60_000, token, &mut out) },
+        lookupd_result::LOOKUPD_ERR_CANCELLED
+    );
+    unsafe { lookupd_cancel_free(token) };
+    unsafe { lookupd_cancel_free(ptr::null_mut()) };
+    assert_eq!(
+        unsafe { lookupd_cancel_fire(ptr::null()) },
+        lookupd_result::LOOKUPD_ERR_NULL
+    );
+    std::sync::Arc::into_inner(h).unwrap().stop();
+}

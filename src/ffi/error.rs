@@ -28,6 +28,15 @@ pub enum lookupd_result {
     LOOKUPD_ERR_TOPIC_NOT_FOUND = 6,
     /// lookupd failed in a way that is its own fault (a bug), not a panic.
     LOOKUPD_ERR_INTERNAL = 7,
+    /// A wait ended because its time ran out.
+    LOOKUPD_ERR_TIMEOUT = 8,
+    /// A wait ended because `lookupd_stop` was called on its handle.
+    LOOKUPD_ERR_STOPPED = 9,
+    /// An argument is outside what the function accepts (a topic that is
+    /// not a valid name, for a wait that could then never end).
+    LOOKUPD_ERR_INVALID_ARG = 10,
+    /// A wait ended because its `lookupd_cancel` was fired.
+    LOOKUPD_ERR_CANCELLED = 11,
     /// A panic inside lookupd was caught at the boundary.
     LOOKUPD_ERR_PANIC = 99,
 }

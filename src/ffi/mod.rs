@@ -9,13 +9,20 @@
 //! number of threads at once, except that `lookupd_stop` must be its last
 //! use. `include/lookupd.h` is generated from this module by cbindgen.
 
+mod calls;
 mod error;
+mod wait;
 
 use std::ffi::{c_char, CStr, CString};
 use std::sync::OnceLock;
 
+use calls::{Call, Calls};
 pub use error::lookupd_result;
 use error::{boundary, Failure};
+pub use wait::{
+    lookupd_cancel, lookupd_cancel_fire, lookupd_cancel_free, lookupd_cancel_new,
+    lookupd_wait_lookup, lookupd_wait_lookup_cancellable,
+};
 
 use crate::config::Options;
 use crate::handle::Handle;
@@ -27,6 +34,8 @@ use crate::state::State;
 #[allow(non_camel_case_types)]
 pub struct lookupd {
     handle: Handle,
+    /// The calls in progress, which `lookupd_stop` waits out.
+    calls: Calls,
 }
 
 /// Reads a C string argument as UTF-8 bytes.
@@ -49,15 +58,17 @@ unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, Failure> 
     })
 }
 
-/// Borrows the instance behind a handle pointer.
+/// Borrows the instance behind a handle pointer for one call, which
+/// `lookupd_stop` waits for.
 ///
 /// # Safety
-/// `h` must be NULL or a pointer returned by `lookupd_start` and not yet
-/// passed to `lookupd_stop`.
-unsafe fn instance<'a>(h: *const lookupd) -> Result<&'a lookupd, Failure> {
+/// `h` must be NULL or a pointer returned by `lookupd_start` on which
+/// `lookupd_stop` has not been called when this call began.
+unsafe fn instance<'a>(h: *const lookupd) -> Result<Call<'a>, Failure> {
     // SAFETY: the caller promises `h` is NULL or a live handle; as_ref
     // handles NULL.
-    unsafe { h.as_ref() }.ok_or_else(|| Failure::null("handle"))
+    let l = unsafe { h.as_ref() }.ok_or_else(|| Failure::null("handle"))?;
+    Ok(l.calls.enter(l))
 }
 
 /// Writes a JSON answer to `out` as a newly allocated C string.
@@ -147,7 +158,10 @@ pub unsafe extern "C" fn lookupd_start(
             };
             Failure(code, e.to_string())
         })?;
-        let boxed = Box::into_raw(Box::new(lookupd { handle }));
+        let boxed = Box::into_raw(Box::new(lookupd {
+            handle,
+            calls: Calls::default(),
+        }));
         // SAFETY: checked non-NULL above; the caller promises it is writable.
         unsafe { *out = boxed };
         Ok(())
@@ -287,21 +301,34 @@ pub unsafe extern "C" fn lookupd_string_free(s: *mut c_char) {
 }
 
 /// Stops the instance: stops accepting, closes every connection, joins
-/// every thread it started, and frees the handle. NULL is fine. Call it at
-/// most once per handle, after every other use of it has returned. The
-/// handle is freed whatever the result (an error here can only be
-/// `LOOKUPD_ERR_PANIC`); never pass it again.
+/// every thread it started, and frees the handle. NULL is fine.
+///
+/// Calls already in progress on other threads may still be running: every
+/// wait among them returns `LOOKUPD_ERR_STOPPED` at once, and
+/// `lookupd_stop` returns only after every call in progress has returned,
+/// so none touches freed memory. No call may *begin* on the handle once
+/// `lookupd_stop` has been called (the host must order that: a call that
+/// starts after the handle is freed is a use after free), and it is
+/// called at most once per handle. The handle is freed whatever the
+/// result (an error here can only be `LOOKUPD_ERR_PANIC`).
 ///
 /// # Safety
-/// `h` must be NULL or a live handle that no other thread is using.
+/// `h` must be NULL or a live handle, not passed to `lookupd_stop` before.
 #[no_mangle]
 pub unsafe extern "C" fn lookupd_stop(h: *mut lookupd) -> lookupd_result {
     if h.is_null() {
         return lookupd_result::LOOKUPD_OK;
     }
     boundary(|| {
-        // SAFETY: the caller promises `h` came from lookupd_start (a Box)
-        // and is stopped only once.
+        {
+            // SAFETY: the caller promises `h` is live until this call frees
+            // it; calls in progress share it through `&`.
+            let l = unsafe { &*h };
+            l.handle.state().changes.close();
+            l.calls.drain();
+        }
+        // SAFETY: `h` came from lookupd_start (a Box), is stopped only
+        // once, and no call is using it any more.
         let l = unsafe { Box::from_raw(h) };
         l.handle.stop();
         Ok(())

@@ -16,7 +16,7 @@ use crate::clock::GO_ZERO_TIME_UNIX_NANOS;
 use crate::json;
 use crate::logging::{logf, Level};
 use crate::names::Name;
-use crate::registry::Producer;
+use crate::registry::{Lookup, Producer};
 use crate::state::State;
 use crate::version::NSQ_VERSION;
 
@@ -168,6 +168,14 @@ struct InfoView<'a> {
     version: &'a str,
 }
 
+/// The body of `/lookup` for an answer copied out of the registry.
+pub fn lookup_body(answer: &Lookup) -> Vec<u8> {
+    json::to_vec(&LookupView {
+        channels: strs(&answer.channels),
+        producers: answer.producers.iter().map(|p| PeerView::of(p)).collect(),
+    })
+}
+
 /// Items copied per hold of the registry's read lock for `/nodes`, so
 /// writers never wait long behind a large answer.
 const PAGE: usize = 4096;
@@ -188,10 +196,7 @@ impl State {
             .read()
             .lookup(&topic, now, self.timeouts())
             .ok_or(TOPIC_NOT_FOUND)?;
-        Ok(json::to_vec(&LookupView {
-            channels: strs(&answer.channels),
-            producers: answer.producers.iter().map(|p| PeerView::of(p)).collect(),
-        }))
+        Ok(lookup_body(&answer))
     }
 
     /// `GET /topics`: every topic.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::producer::ProducerId;
-use super::Registry;
+use super::{Registry, Timeouts};
 use crate::clock::Timestamp;
 use crate::names::Name;
 
@@ -87,6 +87,25 @@ impl Registry {
             .count()
     }
 
+    /// When, if nothing else changes, the next of `topic`'s registrations
+    /// hidden only by a tombstone shows again in `/lookup`: the moment a
+    /// waiter for producers must look again, as no write will wake it.
+    pub fn next_unhidden(
+        &self,
+        topic: &Name,
+        now: Timestamp,
+        timeouts: Timeouts,
+    ) -> Option<Timestamp> {
+        let t = self.topics.get(topic.as_str())?;
+        t.producers
+            .values()
+            .filter(|r| r.producer.is_active(now, timeouts.inactive_producer))
+            .filter_map(|r| r.tombstoned_at())
+            .map(|at| Timestamp(at.0.saturating_add(duration_nanos(timeouts.tombstone_lifetime))))
+            .filter(|until| *until > now)
+            .min()
+    }
+
     /// Whether producer `id`'s registration of `topic` is hidden now.
     pub(super) fn is_tombstoned(
         &self,
@@ -100,4 +119,8 @@ impl Registry {
             .and_then(|t| t.producers.get(&id))
             .is_some_and(|r| r.is_tombstoned(now, lifetime))
     }
+}
+
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

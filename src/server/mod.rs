@@ -212,6 +212,8 @@ impl Lookupd {
             future::zip(accepting, state.trimmer.run()).await;
         }))
         .await;
+        // Waits for producers end here: nothing will register any more.
+        state.changes.close();
         logf!(state.log, Level::Info, "TCP: closing {tcp_addr}");
         logf!(state.log, Level::Info, "HTTP: closing {http_addr}");
         if let Some(addr) = https_addr {

@@ -260,6 +260,11 @@ impl Conn {
                         duration::format(now.since(last))
                     );
                     p.producer.touch(now);
+                    // Back from inactivity: it shows in /lookup again
+                    // without a registry write, so waiters are told here.
+                    if now.since(last) > self.state.opts.inactive_producer_timeout {
+                        self.state.changes.notify();
+                    }
                 }
                 b"OK"
             }

@@ -1,0 +1,113 @@
+//! Waiting until a topic has producers: the first thing every test that
+//! starts a real nsqd needs, without a sleep loop.
+//!
+//! The wait looks at the registry, and if `/lookup` does not list enough
+//! producers yet, sleeps until the registry changes (`crate::changes`),
+//! or until a tombstone hiding one of the topic's producers expires (the
+//! one change no write announces). It never polls. Stopping the instance
+//! ends every wait with [`WaitError::Stopped`].
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use smol::future;
+
+use crate::http::answers::lookup_body;
+use crate::names::Name;
+use crate::state::State;
+
+/// Why a wait for producers ended without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitError {
+    /// The topic is not a valid name, so nothing can ever register it.
+    InvalidTopic,
+    /// The time allowed passed first.
+    Timeout,
+    /// The caller cancelled the wait.
+    Cancelled,
+    /// The instance stopped.
+    Stopped,
+}
+
+impl std::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WaitError::InvalidTopic => "not a valid topic name",
+            WaitError::Timeout => "timed out waiting for producers",
+            WaitError::Cancelled => "the wait was cancelled",
+            WaitError::Stopped => "the instance stopped",
+        })
+    }
+}
+
+impl std::error::Error for WaitError {}
+
+impl State {
+    /// Resolves to the body `GET /lookup?topic=` returns, as soon as it
+    /// lists at least `min` producers (as `/lookup` filters them: active
+    /// and not tombstoned). With `min` 0, as soon as the topic exists.
+    ///
+    /// Runs under any executor. It has no time limit of its own: combine
+    /// it with your runtime's timeout, or use [`State::wait_lookup_for`].
+    pub async fn wait_lookup(&self, topic: &[u8], min: usize) -> Result<Vec<u8>, WaitError> {
+        let name = Name::new(topic).ok_or(WaitError::InvalidTopic)?;
+        let waiter = self.changes.waiter();
+        loop {
+            // Listening before looking: a change after the look wakes us.
+            let changed = waiter.listen();
+            if self.changes.is_closed() {
+                return Err(WaitError::Stopped);
+            }
+            let now = self.now();
+            let timeouts = self.timeouts();
+            let wake_at = {
+                let registry = self.read();
+                let answer = registry.lookup(&name, now, timeouts);
+                match answer {
+                    Some(a) if a.producers.len() >= min => {
+                        drop(registry);
+                        return Ok(lookup_body(&a));
+                    }
+                    Some(_) => registry.next_unhidden(&name, now, timeouts),
+                    None => None,
+                }
+            };
+            match wake_at {
+                Some(at) => {
+                    future::or(changed, async {
+                        Timer::at(at.instant()).await;
+                    })
+                    .await
+                }
+                None => changed.await,
+            }
+        }
+    }
+
+    /// [`State::wait_lookup`] within `timeout`, ended early by `cancel`
+    /// when it completes.
+    pub async fn wait_lookup_for(
+        &self,
+        topic: &[u8],
+        min: usize,
+        timeout: Duration,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Vec<u8>, WaitError> {
+        let deadline = Instant::now().checked_add(timeout);
+        future::or(
+            future::or(self.wait_lookup(topic, min), async {
+                match deadline {
+                    Some(at) => Timer::at(at).await,
+                    None => future::pending().await,
+                };
+                Err(WaitError::Timeout)
+            }),
+            async {
+                cancel.await;
+                Err(WaitError::Cancelled)
+            },
+        )
+        .await
+    }
+}
