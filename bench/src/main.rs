@@ -3,6 +3,7 @@
 
 mod args;
 mod http;
+mod large;
 mod load;
 mod nsqd;
 mod plot;
@@ -36,6 +37,8 @@ Scenarios (each prints one JSON line to stdout and a human line to stderr):
   disconnect-storm  [--producers 100 --topics 1000 --channels 1] [load options]
                     [--sample 20 --timeout 60]
   register-stream   [--registrations 100000 --producers 100 --channels 1 --timeout 60] [load options]
+  large             [--producers 1000 --topics 1000 --channels 1 --layout disjoint]
+                    [--nodes-requests 3 --request-timeout 120] [load options, for /ping then /lookup]
 
 --threads: threads of the generator's executor (default 1).
 --layout shared: every producer registers the same topics t0..t{T-1};
@@ -128,6 +131,7 @@ fn run(argv: Vec<String>) -> Result<(), String> {
                     "idle" => Box::pin(scenarios::idle(c, a)),
                     "disconnect-storm" => Box::pin(scenarios::disconnect_storm(c, a)),
                     "register-stream" => Box::pin(scenarios::register_stream(c, a)),
+                    "large" => Box::pin(large::large(c, a)),
                     other => return Err(format!("unknown command {other:?}\n{USAGE}")),
                 };
             rt::run(threads, fut)

@@ -17,7 +17,7 @@ use crate::rt;
 use crate::stats::{self, ended_within, latency_of, overlapping, Latency, Sample};
 use crate::sys::{rss_kib, CpuSample};
 
-type Res<T> = Result<T, String>;
+pub(crate) type Res<T> = Result<T, String>;
 
 /// Options every scenario takes.
 pub struct Common {
@@ -54,21 +54,21 @@ impl Common {
 
 /// Figures of one run, in the order given.
 #[derive(Default)]
-struct Figures(Vec<(&'static str, f64)>);
+pub(crate) struct Figures(Vec<(&'static str, f64)>);
 
 impl Figures {
-    fn put(&mut self, k: &'static str, v: impl Into<f64>) {
+    pub(crate) fn put(&mut self, k: &'static str, v: impl Into<f64>) {
         let v = v.into();
         if v.is_finite() {
             self.0.push((k, v));
         }
     }
-    fn opt(&mut self, k: &'static str, v: Option<f64>) {
+    pub(crate) fn opt(&mut self, k: &'static str, v: Option<f64>) {
         if let Some(v) = v {
             self.put(k, v);
         }
     }
-    fn latency(&mut self, prefix: &'static str, l: &Latency) {
+    pub(crate) fn latency(&mut self, prefix: &'static str, l: &Latency) {
         let names: [&'static str; 4] = match prefix {
             "" => ["p50_ms", "p99_ms", "max_ms", "mean_ms"],
             "storm" => [
@@ -93,7 +93,7 @@ impl Figures {
             self.put(names[3], l.mean);
         }
     }
-    fn get(&self, k: &str) -> f64 {
+    pub(crate) fn get(&self, k: &str) -> f64 {
         self.0
             .iter()
             .find(|(n, _)| *n == k)
@@ -101,7 +101,14 @@ impl Figures {
     }
 }
 
-fn emit(c: &Common, scenario: &str, case: String, params: Value, f: &Figures, human: String) {
+pub(crate) fn emit(
+    c: &Common,
+    scenario: &str,
+    case: String,
+    params: Value,
+    f: &Figures,
+    human: String,
+) {
     let mut figures = Map::new();
     for (k, v) in &f.0 {
         figures.insert((*k).to_string(), json!(v));
@@ -119,7 +126,7 @@ fn emit(c: &Common, scenario: &str, case: String, params: Value, f: &Figures, hu
     eprintln!("[{}] {case}: {human}", c.label);
 }
 
-fn layout_args(a: &Args, producers: usize, topics: usize) -> Res<Layout> {
+pub(crate) fn layout_args(a: &Args, producers: usize, topics: usize) -> Res<Layout> {
     let shared = match a.get("layout", "shared".to_string())?.as_str() {
         "shared" => true,
         "disjoint" => false,
@@ -137,7 +144,7 @@ fn layout_args(a: &Args, producers: usize, topics: usize) -> Res<Layout> {
     Ok(l)
 }
 
-fn layout_params(l: &Layout) -> Value {
+pub(crate) fn layout_params(l: &Layout) -> Value {
     json!({
         "producers": l.producers,
         "topics": l.topics,
@@ -147,7 +154,7 @@ fn layout_params(l: &Layout) -> Value {
     })
 }
 
-fn layout_case(l: &Layout) -> String {
+pub(crate) fn layout_case(l: &Layout) -> String {
     format!(
         "P={} T={} C={} {}",
         l.producers,
@@ -165,13 +172,13 @@ fn secs(a: &Args, k: &str, default: f64) -> Res<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-fn io(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
+pub(crate) fn io(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
 /// A measurement window of a closed-loop load: its bounds (ns since t0)
 /// and the CPU used meanwhile (loadgen, server; % of one core).
-struct Window {
+pub(crate) struct Window {
     from: u64,
     to: u64,
     cpu: (Option<f64>, Option<f64>),
@@ -183,7 +190,12 @@ impl Window {
     }
 }
 
-async fn window(t0: Instant, warmup: Duration, duration: Duration, pid: Option<u32>) -> Window {
+pub(crate) async fn window(
+    t0: Instant,
+    warmup: Duration,
+    duration: Duration,
+    pid: Option<u32>,
+) -> Window {
     Timer::at(t0 + warmup).await;
     let a = CpuSample::now(pid);
     let from = ns_since(t0);
@@ -197,7 +209,13 @@ async fn window(t0: Instant, warmup: Duration, duration: Duration, pid: Option<u
 }
 
 /// Throughput, latency, errors and CPU of the requests that ended in `w`.
-fn load_figures(f: &mut Figures, out: &Outcome, w: &Window, rate_name: &'static str, conns: usize) {
+pub(crate) fn load_figures(
+    f: &mut Figures,
+    out: &Outcome,
+    w: &Window,
+    rate_name: &'static str,
+    conns: usize,
+) {
     let s = ended_within(&out.samples, w.from, w.to);
     let (fewest, most) = stats::per_conn_spread(&s, conns);
     f.put("conn_req_min", fewest as f64);
@@ -215,7 +233,7 @@ fn load_figures(f: &mut Figures, out: &Outcome, w: &Window, rate_name: &'static 
     f.opt("server_cpu_pct", w.cpu.1);
 }
 
-fn human_load(f: &Figures, rate_name: &str, unit: &str) -> String {
+pub(crate) fn human_load(f: &Figures, rate_name: &str, unit: &str) -> String {
     format!(
         "{:.0} {unit}, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, per-connection requests {}..{}, errors {}, non-200 {}, cpu server {:.0}% loadgen {:.0}%",
         f.get(rate_name),
@@ -233,7 +251,7 @@ fn human_load(f: &Figures, rate_name: &str, unit: &str) -> String {
 
 /// Producers listed in a `/lookup` or `/nodes` answer (either the bare
 /// object or one wrapped in `data`).
-fn producers_in(body: &[u8]) -> Res<usize> {
+pub(crate) fn producers_in(body: &[u8]) -> Res<usize> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         format!(
             "answer is not JSON ({e}): {}",
@@ -254,7 +272,7 @@ fn producers_in(body: &[u8]) -> Res<usize> {
 }
 
 /// One GET on a fresh connection: (status, body).
-async fn get_once(addr: SocketAddr, path: &str) -> Res<(u16, Vec<u8>)> {
+pub(crate) async fn get_once(addr: SocketAddr, path: &str) -> Res<(u16, Vec<u8>)> {
     let mut c = HttpConn::connect(addr).await.map_err(io("HTTP connect"))?;
     let mut body = Vec::new();
     let r = c
@@ -265,7 +283,7 @@ async fn get_once(addr: SocketAddr, path: &str) -> Res<(u16, Vec<u8>)> {
 }
 
 /// Registers a fleet, pings it once, and checks `/lookup?topic=t0`.
-async fn registered_fleet(c: &Common, layout: Layout, f: &mut Figures) -> Res<Fleet> {
+pub(crate) async fn registered_fleet(c: &Common, layout: Layout, f: &mut Figures) -> Res<Fleet> {
     let mut fleet = Fleet::connect(c.tcp, layout)
         .await
         .map_err(io("connecting the fleet"))?;
@@ -300,13 +318,13 @@ fn lookup_path(space: usize) -> PathFn {
     Arc::new(move |r: &mut fastrand::Rng| format!("/lookup?topic=t{}", r.usize(..space)))
 }
 
-struct LoadArgs {
-    concurrency: usize,
-    duration: Duration,
-    warmup: Duration,
+pub(crate) struct LoadArgs {
+    pub(crate) concurrency: usize,
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
 }
 
-fn load_args(a: &Args) -> Res<LoadArgs> {
+pub(crate) fn load_args(a: &Args) -> Res<LoadArgs> {
     let l = LoadArgs {
         concurrency: a.get("concurrency", 64usize)?,
         duration: secs(a, "duration", 10.0)?,
@@ -318,7 +336,7 @@ fn load_args(a: &Args) -> Res<LoadArgs> {
     Ok(l)
 }
 
-fn load_params(p: &mut Value, l: &LoadArgs, c: &Common) {
+pub(crate) fn load_params(p: &mut Value, l: &LoadArgs, c: &Common) {
     p["concurrency"] = json!(l.concurrency);
     p["duration_s"] = json!(l.duration.as_secs_f64());
     p["warmup_s"] = json!(l.warmup.as_secs_f64());
@@ -383,7 +401,7 @@ async fn scrape(addr: SocketAddr, every_ms: u64, stop: Arc<AtomicBool>) -> Vec<f
     times
 }
 
-fn report_errors(out: &Outcome) {
+pub(crate) fn report_errors(out: &Outcome) {
     if let Some(e) = &out.first_error {
         eprintln!("  {} errors; first: {e}", out.errors);
     }

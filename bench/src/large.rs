@@ -1,0 +1,139 @@
+//! `large`: one fleet of the size the largest clusters reach (by default
+//! 1,000 producers x 1,000 distinct topics x 1 channel, 10^6
+//! registrations), and what it costs: the time to register it all, the
+//! memory held, the first `/topics` (nothing cached yet), `/nodes`, and
+//! `/lookup` against `/ping` on the same server in the same run (a
+//! registry that slows lookups down shows as a ratio below 1).
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use smol::future;
+
+use crate::args::Args;
+use crate::http::HttpConn;
+use crate::load::{http_load, PathFn};
+use crate::scenarios::{
+    emit, io, layout_args, layout_case, layout_params, load_args, load_figures, load_params,
+    registered_fleet, report_errors, window, Common, Figures, LoadArgs, Res,
+};
+use crate::stats;
+use crate::sys::rss_kib;
+
+pub async fn large(c: Common, a: Args) -> Res<()> {
+    let mut layout = layout_args(&a, 1000, 1000)?;
+    if a.get("layout", String::new())?.is_empty() {
+        layout.shared = false;
+    }
+    let l = load_args(&a)?;
+    let nodes_requests: usize = a.get("nodes-requests", 3usize)?;
+    let timeout = Duration::from_secs_f64(a.get("request-timeout", 120.0f64)?);
+    a.finish()?;
+    let mut f = Figures::default();
+    let fleet = registered_fleet(&c, layout, &mut f).await?;
+
+    // The first /topics renders every name; later ones may be cached.
+    let first = timed_get(c.http, "/topics", timeout).await?;
+    f.opt("first_topics_ms", first.map(|(ms, _)| ms));
+    f.opt("topics_bytes", first.map(|(_, b)| b as f64));
+    let mut nodes = Vec::new();
+    let mut nodes_bytes = None;
+    for _ in 0..nodes_requests {
+        match timed_get(c.http, "/nodes", timeout).await? {
+            Some((ms, bytes)) => {
+                nodes.push(ms);
+                nodes_bytes = Some(bytes as f64);
+            }
+            None => break,
+        }
+    }
+    f.opt("nodes_ms", stats::median(nodes));
+    f.opt("nodes_bytes", nodes_bytes);
+    if let Some(pid) = c.pid {
+        f.opt("rss_kib_after_queries", rss_kib(pid).map(|k| k as f64));
+    }
+
+    let ping = measure(&c, &l, "ping", |_| "/ping".to_string()).await;
+    let space = layout.topic_space();
+    let lookup = measure(&c, &l, "lookup", move |r| {
+        format!("/lookup?topic=t{}", r.usize(..space))
+    })
+    .await;
+    fleet.close();
+    let (ping_rate, lookup_rate) = (ping.get("req_per_s"), lookup.get("req_per_s"));
+    f.put("ping_req_per_s", ping_rate);
+    f.put("ping_p99_ms", ping.get("p99_ms"));
+    f.put("lookup_req_per_s", lookup_rate);
+    f.put("lookup_p99_ms", lookup.get("p99_ms"));
+    f.put("lookup_to_ping", lookup_rate / ping_rate);
+    f.put("errors", ping.get("errors") + lookup.get("errors"));
+
+    let mut params = layout_params(&layout);
+    load_params(&mut params, &l, &c);
+    params["nodes_requests"] = json!(nodes_requests);
+    let ms = |k: &str| {
+        let v = f.get(k);
+        if v.is_nan() {
+            format!("over {:.0} s", timeout.as_secs_f64())
+        } else {
+            format!("{v:.1} ms")
+        }
+    };
+    let human = format!(
+        "registered in {:.2} s, RSS {:.1} MiB; first /topics {}, /nodes {}; /ping {:.0} req/s, /lookup {:.0} req/s (x{:.2}, p99 {:.2} ms)",
+        f.get("register_s"),
+        f.get("rss_kib") / 1024.0,
+        ms("first_topics_ms"),
+        ms("nodes_ms"),
+        ping_rate,
+        lookup_rate,
+        lookup_rate / ping_rate,
+        f.get("lookup_p99_ms"),
+    );
+    let case = format!("large {}", layout_case(&layout));
+    emit(&c, "large", case, params, &f, human);
+    Ok(())
+}
+
+/// One GET on a fresh connection, timed: `None` when it takes longer than
+/// `timeout` (the Go original's `/nodes` at 10^6 registrations does).
+async fn timed_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Res<Option<(f64, usize)>> {
+    let mut conn = HttpConn::connect(addr).await.map_err(io("HTTP connect"))?;
+    let t = Instant::now();
+    let got = future::or(async { Some(conn.get(path, None).await) }, async {
+        smol::Timer::after(timeout).await;
+        None
+    })
+    .await;
+    match got {
+        None => Ok(None),
+        Some(Err(e)) => Err(format!("GET {path}: {e}")),
+        Some(Ok(r)) if r.status != 200 => Err(format!("GET {path} answered {}", r.status)),
+        Some(Ok(r)) => Ok(Some((t.elapsed().as_secs_f64() * 1e3, r.body_len))),
+    }
+}
+
+/// A closed-loop load of `path` for the load window: its figures.
+async fn measure(
+    c: &Common,
+    l: &LoadArgs,
+    what: &str,
+    path: impl Fn(&mut fastrand::Rng) -> String + Send + Sync + 'static,
+) -> Figures {
+    let t0 = Instant::now();
+    let path: PathFn = std::sync::Arc::new(path);
+    let load = http_load(c.http, l.concurrency, t0, path);
+    let w = window(t0, l.warmup, l.duration, c.pid).await;
+    let out = load.finish().await;
+    let mut f = Figures::default();
+    load_figures(&mut f, &out, &w, "req_per_s", l.concurrency);
+    if out.errors > 0 {
+        eprintln!("  {what}:");
+        report_errors(&out);
+    }
+    f
+}
