@@ -45,7 +45,10 @@ unsafe impl GlobalAlloc for Counting {
 static A: Counting = Counting;
 
 fn live() -> (isize, isize) {
-    (BYTES.load(Ordering::Relaxed), ALLOCS.load(Ordering::Relaxed))
+    (
+        BYTES.load(Ordering::Relaxed),
+        ALLOCS.load(Ordering::Relaxed),
+    )
 }
 
 fn name(s: &str) -> Name {

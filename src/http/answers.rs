@@ -7,7 +7,6 @@
 //! `internal/http_api`); lists are sorted so answers are deterministic.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -16,7 +15,7 @@ use crate::clock::GO_ZERO_TIME_UNIX_NANOS;
 use crate::json;
 use crate::logging::{logf, Level};
 use crate::names::Name;
-use crate::registry::{Lookup, Producer};
+use crate::registry::{Lookup, PeerInfo, Producer};
 use crate::state::State;
 use crate::version::NSQ_VERSION;
 
@@ -96,8 +95,7 @@ struct PeerView<'a> {
 }
 
 impl<'a> PeerView<'a> {
-    fn of(p: &'a Producer) -> Self {
-        let i = p.info();
+    fn of(i: &'a PeerInfo) -> Self {
         PeerView {
             remote_address: &i.remote_address,
             hostname: &i.hostname,
@@ -112,38 +110,8 @@ impl<'a> PeerView<'a> {
 }
 
 #[derive(Serialize)]
-struct LookupView<'a> {
-    channels: Vec<&'a str>,
-    producers: Vec<PeerView<'a>>,
-}
-
-#[derive(Serialize)]
-struct TopicsView<'a> {
-    topics: Vec<&'a str>,
-}
-
-#[derive(Serialize)]
 struct ChannelsView<'a> {
     channels: Vec<&'a str>,
-}
-
-#[derive(Serialize)]
-struct NodesView<'a> {
-    producers: Vec<NodeView<'a>>,
-}
-
-#[derive(Serialize)]
-struct NodeView<'a> {
-    remote_address: &'a str,
-    hostname: &'a str,
-    broadcast_address: &'a str,
-    tcp_port: u16,
-    http_port: u16,
-    version: &'a str,
-    topology_zone: &'a str,
-    topology_region: &'a str,
-    tombstones: Vec<bool>,
-    topics: Vec<&'a str>,
 }
 
 /// One producer in `/debug`; fields in the alphabetical order Go's map
@@ -170,18 +138,59 @@ struct InfoView<'a> {
 
 /// The body of `/lookup` for an answer copied out of the registry.
 pub fn lookup_body(answer: &Lookup) -> Vec<u8> {
-    json::to_vec(&LookupView {
-        channels: strs(&answer.channels),
-        producers: answer.producers.iter().map(|p| PeerView::of(p)).collect(),
-    })
+    let peers: usize = answer
+        .producers
+        .iter()
+        .map(|p| peer_json(p).len() + 1)
+        .sum();
+    let mut out = Vec::with_capacity(40 + 26 * answer.channels.len() + peers);
+    out.extend_from_slice(b"{\"channels\":[");
+    let mut first = true;
+    for c in &answer.channels {
+        push_item(&mut out, &mut first, |o| push_name(o, c));
+    }
+    out.extend_from_slice(b"],\"producers\":[");
+    let mut first = true;
+    for p in &answer.producers {
+        push_item(&mut out, &mut first, |o| o.extend_from_slice(peer_json(p)));
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
-/// Items copied per hold of the registry's read lock for `/nodes`, so
-/// writers never wait long behind a large answer.
-const PAGE: usize = 4096;
+/// A producer as `/lookup` lists it (and `/nodes` begins it), in Go's
+/// field order, rendered once per producer.
+fn peer_json(p: &Producer) -> &[u8] {
+    p.view(|info| json::to_vec(&PeerView::of(info)))
+}
 
-fn strs(v: &[Arc<str>]) -> Vec<&str> {
-    v.iter().map(|s| &**s).collect()
+/// Topics read per hold of the registry's read lock for `/topics` and
+/// `/nodes`, so writers never wait long behind a large answer (a page
+/// takes well under a millisecond).
+const PAGE: usize = 16 * 1024;
+
+/// Attempts at an atomic paged `/topics` before it is read in one hold.
+const TOPICS_ATTEMPTS: usize = 3;
+
+fn strs(v: &[Name]) -> Vec<&str> {
+    v.iter().map(|s| s.as_str()).collect()
+}
+
+/// Appends `name` as a JSON string. Valid names are ASCII letters,
+/// digits, `.`, `_`, `-` and `#`, none of which JSON escapes.
+fn push_name(out: &mut Vec<u8>, name: &Name) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends `item`, preceded by a comma unless it is the first.
+fn push_item(out: &mut Vec<u8>, first: &mut bool, item: impl FnOnce(&mut Vec<u8>)) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    item(out);
 }
 
 impl State {
@@ -201,30 +210,64 @@ impl State {
 
     /// `GET /topics`: every topic.
     ///
-    /// The answer is kept and given again until the set of topics changes:
-    /// nsqadmin asks for it on every page, and at 100,000 topics building it
-    /// takes milliseconds where handing out the kept one takes nothing.
+    /// Read off the registry in name order a page at a time, so a large
+    /// answer never holds writers up; if the topic set changes meanwhile
+    /// the walk starts again, so the answer is one moment's set, as Go's.
+    /// It is kept and given again until the set changes: nsqadmin asks for
+    /// it on every page, and handing out the kept one costs nothing.
     pub fn topics_json(&self) -> Bytes {
-        let (generation, mut topics) = {
-            let registry = self.read();
-            let generation = registry.topics_generation();
-            if let Some((kept, body)) = &*self.topics_answer.lock() {
-                if *kept == generation {
-                    return body.clone();
-                }
+        let generation = self.read().topics_generation();
+        if let Some((kept, body)) = &*self.topics_answer.lock() {
+            if *kept == generation {
+                return body.clone();
             }
-            // Copied under the lock, sorted after releasing it.
-            (generation, registry.topics_unsorted())
-        };
-        topics.sort_unstable();
-        let body = Bytes::from(json::to_vec(&TopicsView {
-            topics: strs(&topics),
-        }));
+        }
+        let (generation, body) = self.render_topics();
+        let body = Bytes::from(body);
         let mut kept = self.topics_answer.lock();
         if kept.as_ref().is_none_or(|(g, _)| *g < generation) {
             *kept = Some((generation, body.clone()));
         }
         body
+    }
+
+    /// The body of `/topics` and the topic-set generation it is of.
+    fn render_topics(&self) -> (u64, Vec<u8>) {
+        let mut out = Vec::new();
+        for _ in 0..TOPICS_ATTEMPTS {
+            out.clear();
+            out.extend_from_slice(b"{\"topics\":[");
+            let mut first = true;
+            let mut after: Option<Name> = None;
+            let mut generation = None;
+            let complete = loop {
+                let registry = self.read();
+                let now = registry.topics_generation();
+                if *generation.get_or_insert(now) != now {
+                    break false;
+                }
+                after = registry.topics_page(after.as_ref(), PAGE, |name| {
+                    push_item(&mut out, &mut first, |o| push_name(o, name))
+                });
+                if after.is_none() {
+                    break true;
+                }
+            };
+            if let (true, Some(g)) = (complete, generation) {
+                out.extend_from_slice(b"]}");
+                return (g, out);
+            }
+        }
+        // The set keeps changing: read it in one hold instead.
+        out.clear();
+        out.extend_from_slice(b"{\"topics\":[");
+        let mut first = true;
+        let registry = self.read();
+        registry.topics_page(None, usize::MAX, |name| {
+            push_item(&mut out, &mut first, |o| push_name(o, name))
+        });
+        out.extend_from_slice(b"]}");
+        (registry.topics_generation(), out)
     }
 
     /// `GET /channels?topic=`: every channel of the topic.
@@ -242,36 +285,91 @@ impl State {
     /// `GET /nodes`: active producers, each with its topics and, at the
     /// same index, whether that registration is tombstoned.
     pub fn nodes_json(&self) -> Vec<u8> {
+        self.nodes_pieces().concat()
+    }
+
+    /// `GET /nodes` as the pieces of its body, in order, to be sent as
+    /// they are (at 10^6 registrations the body is some 16 MB).
+    ///
+    /// The registrations are read off the registry in topic-name order, a
+    /// page at a time, so each producer's topics come out sorted with no
+    /// sort and writers wait at most a page. Each producer's part is
+    /// written as its registrations come: one piece up to its topics
+    /// (the peer's fields and its tombstones), one piece of its topics.
+    pub fn nodes_pieces(&self) -> Vec<Bytes> {
         let now = self.now();
-        let mut nodes = Vec::new();
-        let mut after = None;
+        let timeouts = self.timeouts();
+        let active = self.read().active_producers(now, timeouts);
+        struct Part {
+            head: Vec<u8>,
+            topics: Vec<u8>,
+        }
+        let mut parts: Vec<Part> = active
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let peer = peer_json(&a.producer);
+                let mut head = Vec::with_capacity(peer.len() + 32 + 6 * a.topics);
+                if i > 0 {
+                    head.push(b',');
+                }
+                // The peer's fields, then the two lists in Go's order.
+                head.extend_from_slice(&peer[..peer.len() - 1]);
+                head.extend_from_slice(b",\"tombstones\":[");
+                let topics = Vec::with_capacity(a.name_bytes + 3 * a.topics + 2);
+                Part { head, topics }
+            })
+            .collect();
+        let slots = active
+            .iter()
+            .map(|a| a.slot as usize + 1)
+            .max()
+            .unwrap_or(0);
+        // By slot: the producer's index in `active`, and its id (a slot
+        // is reused once its producer is gone).
+        let mut bucket = vec![(usize::MAX, 0); slots];
+        for (i, a) in active.iter().enumerate() {
+            bucket[a.slot as usize] = (i, a.producer.id());
+        }
+        let mut after: Option<Name> = None;
         loop {
-            after = self
-                .read()
-                .nodes_page(after, PAGE, now, self.timeouts(), &mut nodes);
+            after = self.read().registrations_page(
+                after.as_ref(),
+                PAGE,
+                now,
+                timeouts,
+                |slot, id, name, hidden| {
+                    let Some(&(i, listed)) = bucket.get(slot as usize) else {
+                        return;
+                    };
+                    // Not listed, or a slot reused by a later producer.
+                    if i == usize::MAX || listed != id {
+                        return;
+                    }
+                    let part = &mut parts[i];
+                    if !part.topics.is_empty() {
+                        part.topics.push(b',');
+                        part.head.push(b',');
+                    }
+                    push_name(&mut part.topics, name);
+                    part.head
+                        .extend_from_slice(if hidden { b"true" } else { b"false" });
+                },
+            );
             if after.is_none() {
                 break;
             }
         }
-        let producers = nodes
-            .iter()
-            .map(|n| {
-                let i = n.producer.info();
-                NodeView {
-                    remote_address: &i.remote_address,
-                    hostname: &i.hostname,
-                    broadcast_address: &i.broadcast_address,
-                    tcp_port: i.tcp_port,
-                    http_port: i.http_port,
-                    version: &i.version,
-                    topology_zone: &i.topology_zone,
-                    topology_region: &i.topology_region,
-                    tombstones: n.topics.iter().map(|(_, t)| *t).collect(),
-                    topics: n.topics.iter().map(|(t, _)| &**t).collect(),
-                }
-            })
-            .collect();
-        json::to_vec(&NodesView { producers })
+        let mut pieces = Vec::with_capacity(2 * parts.len() + 2);
+        pieces.push(Bytes::from_static(b"{\"producers\":["));
+        for mut part in parts {
+            part.head.extend_from_slice(b"],\"topics\":[");
+            part.topics.extend_from_slice(b"]}");
+            pieces.push(Bytes::from(part.head));
+            pieces.push(Bytes::from(part.topics));
+        }
+        pieces.push(Bytes::from_static(b"]}"));
+        pieces
     }
 
     /// `GET /debug`: every registration with its producers' raw state.

@@ -26,8 +26,10 @@ use crate::metrics::Bound;
 use crate::state::State;
 
 /// Serves one HTTP connection (plain or TLS) until the client closes it
-/// or it fails.
-pub(crate) async fn serve<S>(state: Arc<State>, stream: S, remote: SocketAddr)
+/// or it fails. `vectored`: the stream writes several buffers in one call
+/// (a plain socket's `writev`), so a large answer made of pieces is
+/// written as it is, not copied into hyper's buffer a piece at a time.
+pub(crate) async fn serve<S>(state: Arc<State>, stream: S, remote: SocketAddr, vectored: bool)
 where
     S: smol::io::AsyncRead + smol::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -57,6 +59,7 @@ where
         .title_case_headers(true)
         .header_read_timeout(None)
         .max_buf_size(state.opts.max_http_request_size)
+        .writev(vectored)
         .serve_connection(FuturesIo::new(stream), service)
         .await;
     match activity.expired() {

@@ -6,8 +6,10 @@
 //! control, the V1 envelope) → [`answers`] (the bodies, which the C ABI
 //! returns too). [`query`] decodes query strings and paths as Go's
 //! `net/url` does, `deadline` keeps header and idle timeouts apart, and
-//! `tls` loads the HTTPS certificate.
+//! `tls` loads the HTTPS certificate; `body` sends an answer as the pieces
+//! it was produced in.
 
+mod body;
 mod conn;
 mod deadline;
 mod respond;
@@ -17,8 +19,7 @@ pub mod answers;
 pub mod query;
 pub(crate) mod tls;
 
-use bytes::Bytes;
-use http_body_util::Full;
+use body::Body;
 
 pub(crate) use conn::serve;
 #[doc(hidden)]
@@ -29,6 +30,3 @@ pub const JSON: &str = "application/json; charset=utf-8";
 /// Marks a V1 answer; go-nsq reads bodies without it as the pre-1.0
 /// `{"data": …}` envelope.
 pub const NSQ_CONTENT_TYPE: (&str, &str) = ("X-NSQ-Content-Type", "nsq; version=1.0");
-
-/// The body type of every response.
-type Body = Full<Bytes>;

@@ -164,7 +164,11 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
         Route::Info => json(state.info_json().into()),
         Route::Debug => json(state.debug_json().into()),
         Route::Topics => json(state.topics_json()),
-        Route::Nodes => json(state.nodes_json().into()),
+        Route::Nodes => {
+            let mut r = json(Bytes::new());
+            *r.body_mut() = Body::pieces(state.nodes_pieces());
+            r
+        }
         _ => match Query::parse(raw_query) {
             Ok(query) => match respond_with_args(state, route, &query) {
                 Ok(Some(body)) => json(body.into()),

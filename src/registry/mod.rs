@@ -6,18 +6,22 @@
 //! disconnected producer and, once per producer, to answer `/nodes`. Here
 //! the same facts are kept in indexes that point at each other:
 //!
-//! - by topic ([`topic`]; hashed, in shards that grow separately,
-//!   `shardmap`): whether the topic key exists, its producers (each with
-//!   its own tombstone, as in Go) and its channel keys with their
-//!   producers, in compact sorted vectors (`vecmap`);
-//! - by producer ([`producer`]): the topics it is registered for (its
-//!   channels are among those topics' channels);
+//! - by topic name ([`topic`]), in name order (sorted blocks of
+//!   entries, `blocks`): whether the topic key
+//!   exists, its producers and its channel keys with their members, inline
+//!   for the common one-producer, one-channel topic;
+//! - by producer ([`producer`]): a table of producers, which topics refer
+//!   to by slot, each with the names of the topics it holds;
+//! - channel names, interned ([`channels`]): each distinct name once;
 //! - the few tombstoned registrations, by producer and topic
 //!   ([`tombstones`]).
 //!
 //! Every operation therefore costs in proportion to what it touches or
-//! returns, never to the size of the database. Semantics are Go's (pinned
-//! by the model test in `tests/registry_model.rs`): REGISTER with a channel
+//! returns, never to the size of the database, and a topic held by one
+//! nsqd with one channel costs some 60 bytes. Keeping topics in name
+//! order means `/topics` and `/nodes` never sort: they are
+//! read off in order, a page at a time. Semantics are Go's (pinned by the
+//! model test in `tests/registry_model.rs`): REGISTER with a channel
 //! registers the topic too; removing a producer leaves the keys behind, so
 //! `/topics` still lists them; inactive and tombstoned producers are
 //! filtered when queried. One deliberate difference: an `#ephemeral` key
@@ -27,26 +31,24 @@
 //! The registry is synchronous and does no I/O; callers put it behind a
 //! lock and serialise answers after releasing it.
 
+mod blocks;
+mod channels;
 mod check;
 pub mod producer;
-mod shardmap;
 pub mod tombstones;
 pub mod topic;
-mod vecmap;
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::names::Name;
-use producer::ProducerEntry;
-pub use producer::{PeerInfo, Producer, ProducerId};
-use shardmap::ShardMap;
+use blocks::Blocks;
+use channels::Channels;
+use producer::Producers;
+pub use producer::{PeerInfo, Producer, ProducerId, Slot};
 use tombstones::Tombstones;
-use topic::TopicEntry;
-pub use topic::TopicRegistration;
+use topic::Topic;
 
 /// The two durations that hide producers from queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +65,9 @@ pub enum Key {
     /// `client::` — every identified producer.
     Client,
     /// `topic:<topic>:`.
-    Topic(Arc<str>),
+    Topic(Name),
     /// `channel:<topic>:<channel>`.
-    Channel(Arc<str>, Arc<str>),
+    Channel(Name, Name),
 }
 
 impl Key {
@@ -112,7 +114,7 @@ impl std::fmt::Display for Key {
 #[derive(Debug, Clone)]
 pub struct Lookup {
     /// Every channel key of the topic, sorted.
-    pub channels: Vec<Arc<str>>,
+    pub channels: Vec<Name>,
     /// Active, untombstoned producers of the topic, in IDENTIFY order.
     pub producers: Vec<Arc<Producer>>,
 }
@@ -123,7 +125,21 @@ pub struct Node {
     /// The producer.
     pub producer: Arc<Producer>,
     /// Its topics, sorted, each with whether it is tombstoned now.
-    pub topics: Vec<(Arc<str>, bool)>,
+    pub topics: Vec<(Name, bool)>,
+}
+
+/// An active producer, as `/nodes` starts from: where it is and how much
+/// it holds (to size the answer before reading it).
+#[derive(Debug, Clone)]
+pub struct ActiveProducer {
+    /// Its slot, as `registrations_page` reports registrations.
+    pub slot: Slot,
+    /// The producer.
+    pub producer: Arc<Producer>,
+    /// How many topics it holds.
+    pub topics: usize,
+    /// The total length of those topics' names.
+    pub name_bytes: usize,
 }
 
 /// One producer under one key, for `/debug`.
@@ -153,17 +169,18 @@ pub struct Counts {
 /// The registration database. See the module docs.
 #[derive(Debug, Default)]
 pub struct Registry {
-    /// By name, hashed: a lookup costs the same at any size, and growing
-    /// never rehashes more than a shard.
-    topics: ShardMap<TopicEntry>,
-    producers: BTreeMap<ProducerId, ProducerEntry>,
+    /// By name, in name order (`blocks`): a lookup costs a few
+    /// comparisons at any size, growing never rehashes, and listings need
+    /// no sort.
+    topics: Blocks<Topic>,
+    channels: Channels,
+    producers: Producers,
     next_id: ProducerId,
     counts: Counts,
     /// Bumped whenever a topic key is added or removed, so an answer to
     /// `/topics` can be reused until it changes.
     topics_generation: u64,
-    /// The registrations ever tombstoned and still present.
-    tombstoned: Tombstones,
+    tombstones: Tombstones,
 }
 
 impl Registry {
@@ -172,28 +189,37 @@ impl Registry {
         Self::default()
     }
 
+    /// Whether producer `e` shows in `/lookup` of `topic` now.
+    fn visible(&self, p: &Producer, topic: &[u8], now: Timestamp, timeouts: Timeouts) -> bool {
+        p.is_active(now, timeouts.inactive_producer)
+            && !self.is_tombstoned(p.id(), topic, now, timeouts.tombstone_lifetime)
+    }
+
     /// `/lookup`: `None` when the topic key does not exist.
     pub fn lookup(&self, topic: &Name, now: Timestamp, timeouts: Timeouts) -> Option<Lookup> {
-        let t = self.topics.get(topic.as_str()).filter(|t| t.registered)?;
+        let t = self
+            .topics
+            .get(topic.as_bytes())
+            .filter(|t| t.registered())?;
         Some(Lookup {
-            channels: t.channels.keys().cloned().collect(),
+            channels: t
+                .channel_ids()
+                .map(|c| self.channels.name(c).clone())
+                .collect(),
             producers: t
-                .producers
-                .values()
-                .filter(|r| {
-                    r.producer.is_active(now, timeouts.inactive_producer)
-                        && !r.is_tombstoned(now, timeouts.tombstone_lifetime)
-                })
-                .map(|r| r.producer.clone())
+                .producer_slots()
+                .filter_map(|s| self.producers.get(s))
+                .filter(|e| self.visible(&e.producer, topic.as_bytes(), now, timeouts))
+                .map(|e| e.producer.clone())
                 .collect(),
         })
     }
 
     /// `/topics`: every topic key, sorted.
-    pub fn topics(&self) -> Vec<Arc<str>> {
-        let mut names = self.topics_unsorted();
-        names.sort_unstable();
-        names
+    pub fn topics(&self) -> Vec<Name> {
+        let mut out = Vec::with_capacity(self.counts.topics);
+        self.topics_page(None, usize::MAX, |name| out.push(name.clone()));
+        out
     }
 
     /// Changes whenever the set of topic keys does (and only then).
@@ -201,81 +227,113 @@ impl Registry {
         self.topics_generation
     }
 
-    /// Every topic key, in no order: to copy under the lock and sort after
-    /// releasing it.
-    pub fn topics_unsorted(&self) -> Vec<Arc<str>> {
-        self.topics
-            .iter()
-            .filter(|(_, t)| t.registered)
-            .map(|(name, _)| name.clone())
-            .collect()
+    /// One page of `/topics`: calls `f` with each topic key after `after`,
+    /// in name order, until `max` topics have been visited. Returns the name
+    /// to continue after, or `None` at the end. Paging lets a caller release
+    /// the lock between pages of a very large answer.
+    pub fn topics_page(
+        &self,
+        after_name: Option<&Name>,
+        max: usize,
+        mut f: impl FnMut(&Name),
+    ) -> Option<Name> {
+        let mut visited = 0;
+        for (name, t) in self.topics.after(after_name.map(Name::as_bytes)) {
+            if t.registered() {
+                f(name);
+            }
+            visited += 1;
+            if visited == max {
+                return Some(name.clone());
+            }
+        }
+        None
     }
 
     /// `/channels`: every channel key of the topic, sorted (whether or not
     /// the topic key exists, as in Go).
-    pub fn channels(&self, topic: &Name) -> Vec<Arc<str>> {
+    pub fn channels(&self, topic: &Name) -> Vec<Name> {
         self.topics
-            .get(topic.as_str())
-            .map(|t| t.channels.keys().cloned().collect())
+            .get(topic.as_bytes())
+            .map(|t| {
+                t.channel_ids()
+                    .map(|c| self.channels.name(c).clone())
+                    .collect()
+            })
             .unwrap_or_default()
+    }
+
+    /// The active producers, in IDENTIFY order, with their slots: whom
+    /// `/nodes` lists.
+    pub fn active_producers(&self, now: Timestamp, timeouts: Timeouts) -> Vec<ActiveProducer> {
+        self.producers
+            .iter()
+            .filter(|(_, e)| e.producer.is_active(now, timeouts.inactive_producer))
+            .map(|(slot, e)| ActiveProducer {
+                slot,
+                producer: e.producer.clone(),
+                topics: e.topics.len(),
+                name_bytes: e.topics.name_bytes(),
+            })
+            .collect()
+    }
+
+    /// One page of the topic registrations, in topic-name order: calls
+    /// `f(slot, producer id, topic, tombstoned)` for each registration of the
+    /// topics after `after`, until about `max` topics have been visited.
+    /// Returns the topic to continue after, or `None` at the end.
+    ///
+    /// `/nodes` is built from these pages: each producer's topics come out
+    /// sorted without a sort, and the caller releases the lock between
+    /// pages, so even 10^6 registrations never hold writers up for long.
+    /// As in Go, whose `/nodes` takes the lock once per producer, the
+    /// answer is not one atomic snapshot. A slot is reused once its
+    /// producer is gone; compare ids to tell producers apart across pages.
+    pub fn registrations_page(
+        &self,
+        after_name: Option<&Name>,
+        max: usize,
+        now: Timestamp,
+        timeouts: Timeouts,
+        mut f: impl FnMut(Slot, ProducerId, &Name, bool),
+    ) -> Option<Name> {
+        let lifetime = timeouts.tombstone_lifetime;
+        let mut visited = 0;
+        for (name, t) in self.topics.after(after_name.map(Name::as_bytes)) {
+            for slot in t.producer_slots() {
+                if let Some(e) = self.producers.get(slot) {
+                    let hidden = self.is_tombstoned(e.id, name.as_bytes(), now, lifetime);
+                    f(slot, e.id, name, hidden);
+                }
+            }
+            visited += 1;
+            if visited == max {
+                return Some(name.clone());
+            }
+        }
+        None
     }
 
     /// `/nodes`: active producers with their topics and tombstones.
     pub fn nodes(&self, now: Timestamp, timeouts: Timeouts) -> Vec<Node> {
-        let mut out = Vec::new();
-        self.nodes_page(None, usize::MAX, now, timeouts, &mut out);
-        out
-    }
-
-    /// One page of `/nodes`: the active producers after `after` (in id
-    /// order), appended to `out` until about `max_items` topics have been
-    /// copied. Returns the id to continue after, or `None` at the end.
-    ///
-    /// Paging lets the caller release the lock between pages: a `/nodes`
-    /// of 100 producers × 1,000 topics then never holds writers (and the
-    /// readers queued behind them) for the whole copy. As in Go, whose
-    /// `/nodes` takes the lock once per producer, the answer is not one
-    /// atomic snapshot.
-    pub fn nodes_page(
-        &self,
-        after: Option<ProducerId>,
-        max_items: usize,
-        now: Timestamp,
-        timeouts: Timeouts,
-        out: &mut Vec<Node>,
-    ) -> Option<ProducerId> {
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut copied = 0;
-        let mut last = None;
-        let lifetime = timeouts.tombstone_lifetime;
-        // The least name: where a producer's tombstones start in the index.
-        let least: Arc<str> = Arc::from("");
-        for (id, e) in self.producers.range((start, Bound::Unbounded)) {
-            if copied >= max_items {
-                return last;
-            }
-            last = Some(*id);
-            if !e.producer.is_active(now, timeouts.inactive_producer) {
-                continue;
-            }
-            copied += e.topics.len() + 1;
-            let mut topics: Vec<(Arc<str>, bool)> =
-                e.topics.iter().map(|name| (name.clone(), false)).collect();
-            // Only the few tombstoned registrations need a look at their
-            // topic; both lists are sorted by name.
-            if !self.tombstoned.is_empty() {
-                for name in self.tombstoned.of(*id, &least) {
-                    if let Ok(i) = topics.binary_search_by(|(t, _)| t.cmp(name)) {
-                        topics[i].1 = self.is_tombstoned(*id, name, now, lifetime);
-                    }
-                }
-            }
-            out.push(Node {
-                producer: e.producer.clone(),
-                topics,
-            });
+        let active = self.active_producers(now, timeouts);
+        let mut bucket = vec![usize::MAX; self.producers.slot_count()];
+        for (i, a) in active.iter().enumerate() {
+            bucket[a.slot as usize] = i;
         }
-        None
+        let mut out: Vec<Node> = active
+            .into_iter()
+            .map(|a| Node {
+                producer: a.producer,
+                topics: Vec::with_capacity(a.topics),
+            })
+            .collect();
+        self.registrations_page(None, usize::MAX, now, timeouts, |slot, _, name, hidden| {
+            if let Some(n) = out.get_mut(bucket[slot as usize]) {
+                n.topics.push((name.clone(), hidden));
+            }
+        });
+        out
     }
 
     /// `/debug`: every key that has producers, with them. Keys come in no
@@ -285,33 +343,65 @@ impl Registry {
             producer: producer.clone(),
             tombstoned_at,
         };
+        let by_id = |id: ProducerId| {
+            self.producers
+                .slot(id)
+                .and_then(|s| self.producers.get(s))
+                .map(|e| entry(&e.producer, None))
+        };
         let mut out = Vec::new();
-        if !self.producers.is_empty() {
+        if self.producers.len() > 0 {
             out.push((
                 Key::Client,
                 self.producers
-                    .values()
-                    .map(|e| entry(&e.producer, None))
+                    .iter()
+                    .map(|(_, e)| entry(&e.producer, None))
                     .collect(),
             ));
         }
         for (topic, t) in self.topics.iter() {
-            for (channel, members) in t.channels.iter() {
-                if members.is_empty() {
-                    continue;
+            let channels: Vec<(channels::ChanId, Vec<DebugEntry>)> = match t {
+                Topic::Small {
+                    producer,
+                    channel,
+                    member,
+                } => {
+                    let members = if *member {
+                        self.producers
+                            .get(*producer)
+                            .map(|e| vec![entry(&e.producer, None)])
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    if *channel == 0 {
+                        Vec::new()
+                    } else {
+                        vec![(*channel, members)]
+                    }
                 }
-                let list = members
+                Topic::General(g) => g
+                    .channels
                     .iter()
-                    .filter_map(|id| self.producers.get(id))
-                    .map(|e| entry(&e.producer, None))
-                    .collect();
-                out.push((Key::Channel(topic.clone(), channel.clone()), list));
+                    .map(|(c, members)| (*c, members.iter().filter_map(|id| by_id(*id)).collect()))
+                    .collect(),
+            };
+            for (c, list) in channels {
+                if !list.is_empty() {
+                    out.push((
+                        Key::Channel(topic.clone(), self.channels.name(c).clone()),
+                        list,
+                    ));
+                }
             }
-            if !t.producers.is_empty() {
+            if t.producer_count() > 0 {
                 let list = t
-                    .producers
-                    .values()
-                    .map(|r| entry(&r.producer, r.tombstoned_at()))
+                    .producer_slots()
+                    .filter_map(|s| self.producers.get(s))
+                    .map(|e| {
+                        let at = self.tombstones.get(e.producer.id(), topic.as_bytes());
+                        entry(&e.producer, at)
+                    })
                     .collect();
                 out.push((Key::Topic(topic.clone()), list));
             }
@@ -350,7 +440,7 @@ mod tests {
         tombstone_lifetime: Duration::from_secs(45),
     };
 
-    fn strs(v: &[Arc<str>]) -> Vec<&str> {
+    fn strs(v: &[Name]) -> Vec<&str> {
         v.iter().map(|s| &**s).collect()
     }
 
@@ -362,7 +452,7 @@ mod tests {
         let added = r.register(p.id(), &name("t"), Some(&name("c")));
         assert_eq!(
             added,
-            vec![Key::Channel("t".into(), "c".into()), Key::Topic("t".into())]
+            vec![Key::Channel(name("t"), name("c")), Key::Topic(name("t"))]
         );
         assert!(r.register(p.id(), &name("t"), Some(&name("c"))).is_empty());
         let l = r.lookup(&name("t"), now, T).unwrap();
@@ -421,7 +511,7 @@ mod tests {
         assert_eq!(r.tombstone(&name("t"), "b:4153", later), 1);
         assert!(r.lookup(&name("t"), later, T).unwrap().producers.is_empty());
         let nodes = r.nodes(later, T);
-        assert_eq!(nodes[0].topics, vec![(Arc::from("t"), true)]);
+        assert_eq!(nodes[0].topics, vec![(name("t"), true)]);
         let after = Timestamp(later.0 + T.tombstone_lifetime.as_nanos() as u64);
         q.touch(after);
         assert_eq!(r.lookup(&name("t"), after, T).unwrap().producers.len(), 1);
@@ -440,19 +530,38 @@ mod tests {
             }
         }
         r.create_topic(&name("zz"));
-        for max in [1, 2, 5, 1000] {
-            let mut nodes = Vec::new();
-            let mut after = None;
+        let whole = |max: usize| {
+            let mut seen = Vec::new();
+            let mut after: Option<Name> = None;
             loop {
-                after = r.nodes_page(after, max, now, T, &mut nodes);
+                after = r.registrations_page(after.as_ref(), max, now, T, |_, id, t, hidden| {
+                    seen.push((id, t.to_string(), hidden))
+                });
                 if after.is_none() {
                     break;
                 }
             }
-            let ids = |v: &[Node]| v.iter().map(|n| n.producer.id()).collect::<Vec<_>>();
-            assert_eq!(ids(&nodes), ids(&r.nodes(now, T)), "max {max}");
-            assert_eq!(nodes.iter().map(|n| n.topics.len()).sum::<usize>(), 63);
+            seen
+        };
+        let all = whole(usize::MAX);
+        assert_eq!(all.len(), 63);
+        for max in [1, 2, 5, 1000] {
+            assert_eq!(whole(max), all, "max {max}");
         }
+        let mut names: Vec<String> = all.iter().map(|(_, t, _)| t.clone()).collect();
+        let walked = names.clone();
+        names.sort();
+        assert_eq!(walked, names, "in topic-name order");
+        let mut topics = Vec::new();
+        let mut after: Option<Name> = None;
+        loop {
+            after = r.topics_page(after.as_ref(), 4, |t| topics.push(t.to_string()));
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(topics.len(), 64);
+        assert_eq!(topics.last().map(String::as_str), Some("zz"));
     }
 
     #[test]
@@ -465,7 +574,7 @@ mod tests {
         assert_eq!((strs(&channels), existed), (vec!["c"], true));
         r.check_invariants().unwrap();
         let nodes = r.nodes(Timestamp(0), T);
-        assert_eq!(nodes[0].topics, vec![(Arc::from("u"), false)]);
+        assert_eq!(nodes[0].topics, vec![(name("u"), false)]);
         assert!(!r.delete_channel(&name("u"), &name("c")));
         r.create_channel(&name("u"), &name("c"));
         assert!(r.delete_channel(&name("u"), &name("c")));

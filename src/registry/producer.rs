@@ -2,18 +2,20 @@
 //! holds, and the registry operations that add and remove producers.
 //!
 //! A producer is created by IDENTIFY and lives as long as its connection.
-//! The registry keeps one entry per producer so a disconnect finds
-//! everything it must undo without scanning the topics, and `/nodes` lists
-//! a producer's topics without visiting anyone else's.
+//! Topics refer to it by its slot, a small index into the producer table,
+//! and the table keeps, per producer, the names of the topics it holds, so
+//! a disconnect finds everything it must undo without scanning the topics.
+//! Those names are packed into one buffer per producer (a length byte and
+//! the bytes), a few bytes a registration.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::{Key, Registry};
 use crate::clock::Timestamp;
-use crate::names;
+use crate::names::Name;
 
 /// What a producer reported about itself, plus the address it came from.
 ///
@@ -52,6 +54,8 @@ pub struct Producer {
     pub(super) id: ProducerId,
     pub(super) info: PeerInfo,
     last_update: AtomicU64,
+    /// How answers show it, made once (its info never changes).
+    view: OnceLock<Box<[u8]>>,
 }
 
 impl Producer {
@@ -60,7 +64,16 @@ impl Producer {
             id,
             info,
             last_update: AtomicU64::new(now.0),
+            view: OnceLock::new(),
         }
+    }
+
+    /// A rendering of the producer, made by `render` the first time it is
+    /// asked for and kept: every `/lookup` and `/nodes` shows each
+    /// producer the same way, so it is rendered once, not per answer.
+    pub fn view(&self, render: impl FnOnce(&PeerInfo) -> Vec<u8>) -> &[u8] {
+        self.view
+            .get_or_init(|| render(&self.info).into_boxed_slice())
     }
 
     /// This producer's id.
@@ -99,16 +112,193 @@ impl Producer {
     }
 }
 
-/// The producer index's entry: the producer and the topics it holds.
+/// A producer's place in the producer table. Topics refer to producers by
+/// slot (4 bytes); a slot is reused once its producer is gone.
+pub type Slot = u32;
+
+/// No producer.
+pub(super) const NO_SLOT: Slot = Slot::MAX;
+
+/// One producer in the table: the producer and the topics it holds.
 #[derive(Debug)]
 pub(super) struct ProducerEntry {
+    /// The producer's id, kept beside it so walks need not visit it.
+    pub(super) id: ProducerId,
     pub(super) producer: Arc<Producer>,
-    /// The topics it is registered for (the registrations themselves are
-    /// in the topics' entries). Its channel registrations are found from
-    /// these: a producer is only ever a member of channels of topics it is
-    /// registered for (REGISTER with a channel registers the topic, and
-    /// the topic's registration goes only with its channels').
-    pub(super) topics: BTreeSet<Arc<str>>,
+    pub(super) topics: TopicList,
+}
+
+/// The names of the topics one producer holds, packed one after the other
+/// as a length byte and the name's bytes (names are at most 64 bytes). In
+/// registration order; `/nodes` gets them sorted from the topic index.
+#[derive(Debug, Default)]
+pub(super) struct TopicList {
+    bytes: Vec<u8>,
+    /// Where the first name not yet taken by `pop_front` starts.
+    head: usize,
+    len: usize,
+}
+
+impl TopicList {
+    pub(super) fn push(&mut self, name: &Name) {
+        let b = name.as_bytes();
+        if self.head > 0 && self.head >= self.bytes.len() / 2 {
+            self.bytes.drain(..self.head);
+            self.head = 0;
+        }
+        self.bytes.push(b.len() as u8);
+        self.bytes.extend_from_slice(b);
+        self.len += 1;
+    }
+
+    /// Removes `name`; whether it was there.
+    pub(super) fn remove(&mut self, name: &[u8]) -> bool {
+        let mut at = self.head;
+        while at < self.bytes.len() {
+            let n = usize::from(self.bytes[at]);
+            if &self.bytes[at + 1..at + 1 + n] == name {
+                self.bytes.drain(at..at + 1 + n);
+                self.len -= 1;
+                self.release_if_empty();
+                return true;
+            }
+            at += 1 + n;
+        }
+        false
+    }
+
+    /// Takes the first name (for a disconnect, a batch at a time).
+    pub(super) fn pop_front(&mut self) -> Option<Name> {
+        if self.head >= self.bytes.len() {
+            return None;
+        }
+        let n = usize::from(self.bytes[self.head]);
+        let name = Name::new(&self.bytes[self.head + 1..self.head + 1 + n]);
+        self.head += 1 + n;
+        self.len -= 1;
+        self.release_if_empty();
+        name
+    }
+
+    fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.bytes = Vec::new();
+            self.head = 0;
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The total length of the names.
+    pub(super) fn name_bytes(&self) -> usize {
+        self.bytes.len() - self.head - self.len
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The names, in the order they were added.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut at = self.head;
+        std::iter::from_fn(move || {
+            if at >= self.bytes.len() {
+                return None;
+            }
+            let n = usize::from(self.bytes[at]);
+            let name = &self.bytes[at + 1..at + 1 + n];
+            at += 1 + n;
+            Some(name)
+        })
+    }
+}
+
+/// The producer table: entries by slot, and slots by id (IDENTIFY order).
+#[derive(Debug, Default)]
+pub(super) struct Producers {
+    slots: Vec<Option<ProducerEntry>>,
+    free: Vec<Slot>,
+    by_id: BTreeMap<ProducerId, Slot>,
+}
+
+impl Producers {
+    fn insert(&mut self, producer: Arc<Producer>) -> Slot {
+        let id = producer.id;
+        let entry = ProducerEntry {
+            id,
+            producer,
+            topics: TopicList::default(),
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(entry);
+                s
+            }
+            None => {
+                self.slots.push(Some(entry));
+                (self.slots.len() - 1) as Slot
+            }
+        };
+        self.by_id.insert(id, slot);
+        slot
+    }
+
+    fn remove(&mut self, id: ProducerId) {
+        if let Some(slot) = self.by_id.remove(&id) {
+            self.slots[slot as usize] = None;
+            self.free.push(slot);
+        }
+    }
+
+    /// The slot of producer `id`, if it is connected.
+    pub(super) fn slot(&self, id: ProducerId) -> Option<Slot> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The entry at `slot`.
+    pub(super) fn get(&self, slot: Slot) -> Option<&ProducerEntry> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// The id of the producer at `slot` (one that topics refer to).
+    pub(super) fn id(&self, slot: Slot) -> ProducerId {
+        self.get(slot).map_or(0, |e| e.id)
+    }
+
+    /// The topic list of the producer at `slot`.
+    pub(super) fn topics_mut(&mut self, slot: Slot) -> &mut TopicList {
+        match self.slots.get_mut(slot as usize) {
+            Some(Some(e)) => &mut e.topics,
+            // Slots come from `slot`, for producers still in the table.
+            _ => unreachable!("slot {slot} is empty"),
+        }
+    }
+
+    /// Every producer, in id (IDENTIFY) order, with its slot.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (Slot, &ProducerEntry)> + '_ {
+        self.by_id
+            .values()
+            .filter_map(|s| self.get(*s).map(|e| (*s, e)))
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// One past the highest slot ever used.
+    pub(super) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Every occupied slot (for the invariant check).
+    pub(super) fn slots(&self) -> impl Iterator<Item = (Slot, &ProducerEntry)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as Slot, e)))
+    }
 }
 
 impl Registry {
@@ -116,27 +306,22 @@ impl Registry {
     pub fn identify(&mut self, info: PeerInfo, now: Timestamp) -> Arc<Producer> {
         self.next_id += 1;
         let producer = Arc::new(Producer::new(self.next_id, info, now));
-        self.producers.insert(
-            producer.id,
-            ProducerEntry {
-                producer: producer.clone(),
-                topics: BTreeSet::new(),
-            },
-        );
+        self.producers.insert(producer.clone());
         self.counts.producers += 1;
         producer
     }
 
     /// The producer with this id, if it is still connected.
     pub fn producer(&self, id: ProducerId) -> Option<&Arc<Producer>> {
-        self.producers.get(&id).map(|p| &p.producer)
+        let slot = self.producers.slot(id)?;
+        self.producers.get(slot).map(|e| &e.producer)
     }
 
     /// How many identified producers have been silent longer than `timeout`.
     pub fn inactive_producers(&self, now: Timestamp, timeout: Duration) -> usize {
         self.producers
-            .values()
-            .filter(|e| !e.producer.is_active(now, timeout))
+            .iter()
+            .filter(|(_, e)| !e.producer.is_active(now, timeout))
             .count()
     }
 
@@ -163,42 +348,29 @@ impl Registry {
         max: usize,
         mut removed: Option<&mut Vec<Key>>,
     ) -> bool {
-        let Some(entry) = self.producers.get_mut(&id) else {
+        let Some(slot) = self.producers.slot(id) else {
             return true;
         };
-        let mut budget = max;
-        while budget > 0 {
-            let Some(topic) = entry.topics.pop_first() else {
+        for _ in 0..max {
+            let Some(topic) = self.producers.topics_mut(slot).pop_front() else {
                 break;
             };
-            budget -= 1;
-            if let Some(t) = self.topics.get_mut(&topic) {
-                t.leave_channels(id, &mut self.counts, |channel| {
-                    if let Some(r) = removed.as_deref_mut() {
-                        r.push(Key::Channel(topic.clone(), channel.clone()));
-                    }
-                });
-                if let Some(reg) = t.producers.remove(&id) {
-                    if reg.tombstoned_at().is_some() {
-                        self.tombstoned.remove(id, &topic);
-                    }
-                    self.counts.topic_registrations -= 1;
-                }
-                if t.producers.is_empty() && names::is_ephemeral(&topic) {
-                    t.set_registered(&mut self.counts, &mut self.topics_generation, false);
-                }
-                if t.is_unused() {
-                    self.topics.remove(&topic);
-                }
-            }
+            let left = self.leave_topic(id, slot, &topic);
             if let Some(r) = removed.as_deref_mut() {
+                for c in &left.channels {
+                    r.push(Key::Channel(topic.clone(), self.channels.name(*c).clone()));
+                }
                 r.push(Key::Topic(topic));
             }
+            for c in left.channel_keys {
+                self.channels.release(c);
+            }
         }
-        if !entry.topics.is_empty() {
+        if !self.producers.topics_mut(slot).is_empty() {
             return false;
         }
-        self.producers.remove(&id);
+        self.producers.remove(id);
+        self.tombstones.forget_producer(id);
         self.counts.producers -= 1;
         if let Some(r) = removed {
             r.push(Key::Client);

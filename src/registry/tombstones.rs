@@ -1,14 +1,13 @@
 //! Tombstones: `POST /topic/tombstone` hides one node's registration of a
 //! topic from `/lookup` for the tombstone lifetime, as in Go.
 //!
-//! The tombstone itself is stored on the registration (its time); this
-//! index lists the registrations ever tombstoned and still present, so
-//! `/nodes` and the metrics find the few tombstoned ones without visiting
-//! every registration. Tombstones are rare admin actions; the index stays
-//! small.
+//! Tombstones are rare admin actions, so they are kept apart from the
+//! registrations, by producer and topic, with the time they were set:
+//! registrations stay small, and `/nodes` and the metrics find the few
+//! tombstoned ones without visiting every registration. An entry goes
+//! with its registration.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::producer::ProducerId;
@@ -16,46 +15,49 @@ use super::{Registry, Timeouts};
 use crate::clock::Timestamp;
 use crate::names::Name;
 
-/// The registrations ever tombstoned and still present, as (producer,
-/// topic), sorted by producer then topic.
+/// When each tombstoned registration still present was last tombstoned.
 #[derive(Debug, Default)]
-pub(super) struct Tombstones(BTreeSet<(ProducerId, Arc<str>)>);
+pub(super) struct Tombstones(BTreeMap<ProducerId, BTreeMap<Name, Timestamp>>);
 
 impl Tombstones {
-    pub(super) fn insert(&mut self, id: ProducerId, topic: &Arc<str>) {
-        self.0.insert((id, topic.clone()));
+    fn set(&mut self, id: ProducerId, topic: &Name, now: Timestamp) {
+        self.0.entry(id).or_default().insert(topic.clone(), now);
     }
 
-    pub(super) fn remove(&mut self, id: ProducerId, topic: &Arc<str>) {
-        self.0.remove(&(id, topic.clone()));
+    /// When producer `id`'s registration of `topic` was last tombstoned.
+    pub(super) fn get(&self, id: ProducerId, topic: &[u8]) -> Option<Timestamp> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.get(&id)?.get(topic).copied()
     }
 
-    pub(super) fn contains(&self, id: ProducerId, topic: &Arc<str>) -> bool {
-        self.0.contains(&(id, topic.clone()))
+    /// The registration is gone.
+    pub(super) fn forget(&mut self, id: ProducerId, topic: &[u8]) {
+        if let Some(mine) = self.0.get_mut(&id) {
+            mine.remove(topic);
+            if mine.is_empty() {
+                self.0.remove(&id);
+            }
+        }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// The producer is gone.
+    pub(super) fn forget_producer(&mut self, id: ProducerId) {
+        self.0.remove(&id);
     }
 
-    /// Every (producer, topic) in the index.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &(ProducerId, Arc<str>)> {
-        self.0.iter()
-    }
-
-    /// The topics of producer `id` in the index, sorted. `least` is the
-    /// empty name, passed in so a caller paging through many producers
-    /// allocates it once.
-    pub(super) fn of<'a>(
-        &'a self,
-        id: ProducerId,
-        least: &Arc<str>,
-    ) -> impl Iterator<Item = &'a Arc<str>> + 'a {
+    /// Every (producer, topic, time).
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ProducerId, &Name, Timestamp)> + '_ {
         self.0
-            .range((id, least.clone())..)
-            .take_while(move |(p, _)| *p == id)
-            .map(|(_, topic)| topic)
+            .iter()
+            .flat_map(|(id, mine)| mine.iter().map(move |(t, at)| (*id, t, *at)))
     }
+}
+
+/// Whether a tombstone set at `at` still hides its registration at `now`.
+pub(super) fn hides(at: Timestamp, now: Timestamp, lifetime: Duration) -> bool {
+    now.since(at) < lifetime
 }
 
 impl Registry {
@@ -63,17 +65,16 @@ impl Registry {
     /// every producer whose `broadcast_address:http_port` is `node`.
     /// Returns how many were tombstoned.
     pub fn tombstone(&mut self, topic: &Name, node: &str, now: Timestamp) -> usize {
-        let Some(t) = self.topics.get_mut(topic.as_str()) else {
+        let Some(t) = self.topics.get(topic.as_bytes()) else {
             return 0;
         };
         let mut n = 0;
-        for (id, reg) in t.producers.iter_mut() {
-            if reg.producer.is_node(node) {
-                if reg.tombstoned_at().is_none() {
-                    self.tombstoned.insert(*id, topic.shared());
+        for slot in t.producer_slots() {
+            if let Some(e) = self.producers.get(slot) {
+                if e.producer.is_node(node) {
+                    self.tombstones.set(e.producer.id(), topic, now);
+                    n += 1;
                 }
-                reg.tombstone(now);
-                n += 1;
             }
         }
         n
@@ -81,10 +82,23 @@ impl Registry {
 
     /// How many topic registrations a tombstone hides at `now`.
     pub fn tombstoned(&self, now: Timestamp, lifetime: Duration) -> usize {
-        self.tombstoned
+        self.tombstones
             .iter()
-            .filter(|(id, topic)| self.is_tombstoned(*id, topic, now, lifetime))
+            .filter(|(_, _, at)| hides(*at, now, lifetime))
             .count()
+    }
+
+    /// Whether producer `id`'s registration of `topic` is hidden now.
+    pub(super) fn is_tombstoned(
+        &self,
+        id: ProducerId,
+        topic: &[u8],
+        now: Timestamp,
+        lifetime: Duration,
+    ) -> bool {
+        self.tombstones
+            .get(id, topic)
+            .is_some_and(|at| hides(at, now, lifetime))
     }
 
     /// When, if nothing else changes, the next of `topic`'s registrations
@@ -96,28 +110,14 @@ impl Registry {
         now: Timestamp,
         timeouts: Timeouts,
     ) -> Option<Timestamp> {
-        let t = self.topics.get(topic.as_str())?;
-        t.producers
-            .values()
-            .filter(|r| r.producer.is_active(now, timeouts.inactive_producer))
-            .filter_map(|r| r.tombstoned_at())
+        let t = self.topics.get(topic.as_bytes())?;
+        t.producer_slots()
+            .filter_map(|slot| self.producers.get(slot))
+            .filter(|e| e.producer.is_active(now, timeouts.inactive_producer))
+            .filter_map(|e| self.tombstones.get(e.producer.id(), topic.as_bytes()))
             .map(|at| Timestamp(at.0.saturating_add(duration_nanos(timeouts.tombstone_lifetime))))
             .filter(|until| *until > now)
             .min()
-    }
-
-    /// Whether producer `id`'s registration of `topic` is hidden now.
-    pub(super) fn is_tombstoned(
-        &self,
-        id: ProducerId,
-        topic: &str,
-        now: Timestamp,
-        lifetime: Duration,
-    ) -> bool {
-        self.topics
-            .get(topic)
-            .and_then(|t| t.producers.get(&id))
-            .is_some_and(|r| r.is_tombstoned(now, lifetime))
     }
 }
 

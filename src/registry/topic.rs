@@ -1,113 +1,421 @@
 //! Topics and channels: one topic's entry (whether its key exists, its
-//! producers with their tombstones, its channels with theirs) and the
-//! registry operations that add and remove topic and channel keys:
-//! REGISTER, UNREGISTER and the HTTP create and delete endpoints.
+//! producers, its channels and their members) and the registry operations
+//! that add and remove topic and channel keys: REGISTER, UNREGISTER and
+//! the HTTP create and delete endpoints.
 //!
-//! Every collection here is a sorted vector (`super::vecmap`): most topics
-//! have a producer or two and a channel or two, and there can be hundreds
-//! of thousands of topics.
+//! Most topics are held by one nsqd with one channel, and a large cluster
+//! has millions of them, so that case is stored inline in 16 bytes
+//! ([`Topic::Small`]: a producer slot, an interned channel id, whether
+//! the producer is in the channel); anything else takes the general form
+//! behind one allocation, and goes back to the small one when it fits
+//! again.
 
-use std::sync::Arc;
-use std::time::Duration;
+use super::channels::{ChanId, Channels};
+use super::producer::{ProducerId, Slot, NO_SLOT};
+use super::{Key, Registry};
+use crate::names::Name;
 
-use super::producer::{Producer, ProducerId};
-use super::vecmap::{VecMap, VecSet};
-use super::{Counts, Key, Registry};
-use crate::clock::Timestamp;
-use crate::names::{self, Name};
-
-/// One producer's registration of one topic, with its own tombstone.
-///
-/// Kept inline in the topic's producer vector, not behind a pointer of its
-/// own: `/lookup` reads every one of a topic's registrations, and at a
-/// million registrations each separately allocated one was a cache miss
-/// (a cold `/lookup` of 10 producers cost 5.6 times a warm one).
-#[derive(Debug, Clone)]
-pub struct TopicRegistration {
-    pub(super) producer: Arc<Producer>,
-    /// 0: never tombstoned; otherwise the tombstone time plus one.
-    tombstoned_at: u64,
+/// One topic's registrations and keys.
+#[derive(Debug)]
+pub(super) enum Topic {
+    /// The topic key exists; at most one producer (`NO_SLOT`: none); at
+    /// most one channel key (0: none), whose one possible member is that
+    /// producer (`member`).
+    Small {
+        producer: Slot,
+        channel: ChanId,
+        member: bool,
+    },
+    /// Everything else: several producers or channels, a channel with a
+    /// member other than the producer, or channel keys without the topic
+    /// key (an ephemeral topic unregistered while its channels stay).
+    General(Box<General>),
 }
 
-impl TopicRegistration {
-    pub(super) fn new(producer: Arc<Producer>) -> Self {
-        TopicRegistration {
-            producer,
-            tombstoned_at: 0,
-        }
-    }
-
-    pub(super) fn tombstone(&mut self, now: Timestamp) {
-        self.tombstoned_at = now.0.saturating_add(1);
-    }
-
-    /// When this registration was last tombstoned, if ever.
-    pub fn tombstoned_at(&self) -> Option<Timestamp> {
-        match self.tombstoned_at {
-            0 => None,
-            t => Some(Timestamp(t - 1)),
-        }
-    }
-
-    /// Whether a tombstone set less than `lifetime` ago still hides it.
-    pub fn is_tombstoned(&self, now: Timestamp, lifetime: Duration) -> bool {
-        self.tombstoned_at()
-            .is_some_and(|at| now.since(at) < lifetime)
-    }
-}
-
-/// The topic index's entry.
+/// The general form of a topic.
 #[derive(Debug, Default)]
-pub(super) struct TopicEntry {
-    /// Whether the `topic:<name>:` key exists. A topic's channel keys can
-    /// outlive it (an ephemeral topic unregistered while its channels stay).
+pub(super) struct General {
+    /// Whether the `topic:<name>:` key exists.
     pub(super) registered: bool,
-    pub(super) producers: VecMap<ProducerId, TopicRegistration>,
-    pub(super) channels: VecMap<Arc<str>, VecSet<ProducerId>>,
+    /// Its producers, by id: the order `/lookup` lists them in.
+    pub(super) producers: Vec<(ProducerId, Slot)>,
+    /// Its channel keys, by name, each with its members by id.
+    pub(super) channels: Vec<(ChanId, Vec<ProducerId>)>,
 }
 
-impl TopicEntry {
+/// What a REGISTER added.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Added {
+    pub(super) topic_key: bool,
+    pub(super) topic_reg: bool,
+    pub(super) channel_key: bool,
+    pub(super) channel_reg: bool,
+}
+
+/// What a producer leaving a topic removed.
+#[derive(Debug, Default)]
+pub(super) struct Left {
+    /// The channels it was a member of, by name.
+    pub(super) channels: Vec<ChanId>,
+    /// Of those, the ephemeral ones it was the last member of: their keys
+    /// went too.
+    pub(super) channel_keys: Vec<ChanId>,
+    pub(super) topic_reg: bool,
+    pub(super) topic_key: bool,
+}
+
+impl Topic {
+    /// A topic key with nothing under it.
+    pub(super) fn bare() -> Topic {
+        Topic::Small {
+            producer: NO_SLOT,
+            channel: 0,
+            member: false,
+        }
+    }
+
+    /// Whether the topic key exists.
+    pub(super) fn registered(&self) -> bool {
+        match self {
+            Topic::Small { .. } => true,
+            Topic::General(g) => g.registered,
+        }
+    }
+
     /// Whether nothing is left of the topic, so its entry can go.
     pub(super) fn is_unused(&self) -> bool {
-        !self.registered && self.channels.is_empty()
+        match self {
+            Topic::Small { .. } => false,
+            Topic::General(g) => !g.registered && g.channels.is_empty(),
+        }
     }
 
-    /// Takes producer `id` out of every channel, calling `left` for each
-    /// it was in; an `#ephemeral` channel it was the last member of goes
-    /// too.
-    pub(super) fn leave_channels(
+    /// Its producers' slots, in id order.
+    pub(super) fn producer_slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        let (one, many): (Option<Slot>, &[(ProducerId, Slot)]) = match self {
+            Topic::Small { producer, .. } => ((*producer != NO_SLOT).then_some(*producer), &[]),
+            Topic::General(g) => (None, &g.producers),
+        };
+        one.into_iter().chain(many.iter().map(|(_, s)| *s))
+    }
+
+    /// How many producers hold it.
+    pub(super) fn producer_count(&self) -> usize {
+        match self {
+            Topic::Small { producer, .. } => usize::from(*producer != NO_SLOT),
+            Topic::General(g) => g.producers.len(),
+        }
+    }
+
+    /// Its channel keys, by name.
+    pub(super) fn channel_ids(&self) -> impl Iterator<Item = ChanId> + '_ {
+        let (one, many): (Option<ChanId>, &[(ChanId, Vec<ProducerId>)]) = match self {
+            Topic::Small { channel, .. } => ((*channel != 0).then_some(*channel), &[]),
+            Topic::General(g) => (None, &g.channels),
+        };
+        one.into_iter().chain(many.iter().map(|(c, _)| *c))
+    }
+
+    /// How many channel keys it has.
+    pub(super) fn channel_count(&self) -> usize {
+        match self {
+            Topic::Small { channel, .. } => usize::from(*channel != 0),
+            Topic::General(g) => g.channels.len(),
+        }
+    }
+
+    /// The general form, converted to in place if small (`id_of` gives the
+    /// small form's producer's id).
+    fn general(&mut self, id_of: impl Fn(Slot) -> ProducerId) -> &mut General {
+        if let Topic::Small {
+            producer,
+            channel,
+            member,
+        } = *self
+        {
+            let mut g = General {
+                registered: true,
+                ..General::default()
+            };
+            if producer != NO_SLOT {
+                g.producers.push((id_of(producer), producer));
+            }
+            if channel != 0 {
+                let members = if member {
+                    vec![id_of(producer)]
+                } else {
+                    Vec::new()
+                };
+                g.channels.push((channel, members));
+            }
+            *self = Topic::General(Box::new(g));
+        }
+        match self {
+            Topic::General(g) => g,
+            Topic::Small { .. } => unreachable!("converted above"),
+        }
+    }
+
+    /// Back to the small form when the topic fits it.
+    fn compact(&mut self) {
+        let Topic::General(g) = self else { return };
+        if !g.registered || g.producers.len() > 1 || g.channels.len() > 1 {
+            return;
+        }
+        let (id, producer) = match g.producers.first() {
+            Some((id, slot)) => (Some(*id), *slot),
+            None => (None, NO_SLOT),
+        };
+        let (channel, member) = match g.channels.first() {
+            None => (0, false),
+            Some((c, members)) => match members.as_slice() {
+                [] => (*c, false),
+                [m] if Some(*m) == id => (*c, true),
+                _ => return,
+            },
+        };
+        *self = Topic::Small {
+            producer,
+            channel,
+            member,
+        };
+    }
+
+    /// REGISTER by producer `id` at `slot`, of the topic and `channel`.
+    pub(super) fn register(
         &mut self,
         id: ProducerId,
-        counts: &mut Counts,
-        mut left: impl FnMut(&Arc<str>),
-    ) {
-        self.channels.retain(|name, members| {
-            if !members.remove(&id) {
+        slot: Slot,
+        channel: Option<ChanId>,
+        chans: &Channels,
+        id_of: impl Fn(Slot) -> ProducerId,
+    ) -> Added {
+        if let Topic::Small {
+            producer,
+            channel: ch,
+            member,
+        } = self
+        {
+            if *producer == slot || *producer == NO_SLOT {
+                let topic_reg = *producer == NO_SLOT;
+                match channel {
+                    None => {
+                        *producer = slot;
+                        return Added {
+                            topic_reg,
+                            ..Added::default()
+                        };
+                    }
+                    Some(c) if *ch == c || *ch == 0 => {
+                        let channel_key = *ch == 0;
+                        let channel_reg = !*member;
+                        *producer = slot;
+                        *ch = c;
+                        *member = true;
+                        return Added {
+                            topic_key: false,
+                            topic_reg,
+                            channel_key,
+                            channel_reg,
+                        };
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let g = self.general(id_of);
+        let mut added = Added::default();
+        if let Some(c) = channel {
+            let i = match g.channel(c, chans) {
+                Ok(i) => i,
+                Err(i) => {
+                    g.channels.insert(i, (c, Vec::new()));
+                    added.channel_key = true;
+                    i
+                }
+            };
+            added.channel_reg = insert_sorted(&mut g.channels[i].1, id);
+        }
+        added.topic_key = !g.registered;
+        g.registered = true;
+        if let Err(i) = g.producers.binary_search_by_key(&id, |(p, _)| *p) {
+            g.producers.insert(i, (id, slot));
+            added.topic_reg = true;
+        }
+        self.compact();
+        added
+    }
+
+    /// Producer `id` at `slot` leaves the topic: every channel it is in
+    /// (an ephemeral channel it was the last member of goes), then the
+    /// topic registration (an ephemeral topic key left without producers
+    /// goes). What UNREGISTER of the topic and a disconnect both do.
+    pub(super) fn leave(
+        &mut self,
+        id: ProducerId,
+        slot: Slot,
+        ephemeral_topic: bool,
+        chans: &Channels,
+        id_of: impl Fn(Slot) -> ProducerId,
+    ) -> Left {
+        let mut left = Left::default();
+        if let Topic::Small {
+            producer,
+            channel,
+            member,
+        } = self
+        {
+            // An ephemeral topic may lose its key: the general path below.
+            if *producer == slot && !ephemeral_topic {
+                if *member {
+                    left.channels.push(*channel);
+                    *member = false;
+                    if chans.name(*channel).is_ephemeral() {
+                        left.channel_keys.push(*channel);
+                        *channel = 0;
+                    }
+                }
+                *producer = NO_SLOT;
+                left.topic_reg = true;
+                return left;
+            }
+            if *producer != slot && !ephemeral_topic {
+                return left;
+            }
+        }
+        let g = self.general(id_of);
+        g.channels.retain_mut(|(c, members)| {
+            if !remove_sorted(members, id) {
                 return true;
             }
-            counts.channel_registrations -= 1;
-            left(name);
-            if members.is_empty() && names::is_ephemeral(name) {
-                counts.channels -= 1;
+            left.channels.push(*c);
+            if members.is_empty() && chans.name(*c).is_ephemeral() {
+                left.channel_keys.push(*c);
                 return false;
             }
             true
         });
+        if let Ok(i) = g.producers.binary_search_by_key(&id, |(p, _)| *p) {
+            g.producers.remove(i);
+            left.topic_reg = true;
+        }
+        if ephemeral_topic && g.producers.is_empty() && g.registered {
+            g.registered = false;
+            left.topic_key = true;
+        }
+        self.compact();
+        left
     }
 
-    /// Adds or removes the topic key, keeping the count and the generation
-    /// of the topic set.
-    pub(super) fn set_registered(&mut self, counts: &mut Counts, generation: &mut u64, on: bool) {
-        if self.registered == on {
-            return;
+    /// UNREGISTER of `channel` by producer `id`: whether it was a member,
+    /// and whether the channel key went (an ephemeral channel left
+    /// without members goes, whoever registered it, as in Go).
+    pub(super) fn leave_channel(
+        &mut self,
+        id: ProducerId,
+        channel: ChanId,
+        ephemeral: bool,
+        chans: &Channels,
+        id_of: impl Fn(Slot) -> ProducerId,
+    ) -> (bool, bool) {
+        let g = self.general(id_of);
+        let Ok(i) = g.channel(channel, chans) else {
+            self.compact();
+            return (false, false);
+        };
+        let removed = remove_sorted(&mut g.channels[i].1, id);
+        let key_gone = ephemeral && g.channels[i].1.is_empty();
+        if key_gone {
+            g.channels.remove(i);
         }
-        self.registered = on;
-        *generation += 1;
-        if on {
-            counts.topics += 1;
-        } else {
-            counts.topics -= 1;
+        self.compact();
+        (removed, key_gone)
+    }
+
+    /// `POST /channel/create`: whether the channel key and the topic key
+    /// were added.
+    pub(super) fn create_channel(
+        &mut self,
+        channel: ChanId,
+        chans: &Channels,
+        id_of: impl Fn(Slot) -> ProducerId,
+    ) -> (bool, bool) {
+        if let Topic::Small { channel: ch, .. } = self {
+            if *ch == channel {
+                return (false, false);
+            }
         }
+        let g = self.general(id_of);
+        let channel_key = match g.channel(channel, chans) {
+            Ok(_) => false,
+            Err(i) => {
+                g.channels.insert(i, (channel, Vec::new()));
+                true
+            }
+        };
+        let topic_key = !g.registered;
+        g.registered = true;
+        self.compact();
+        (channel_key, topic_key)
+    }
+
+    /// `POST /topic/create`: whether the topic key was added.
+    pub(super) fn create_key(&mut self) -> bool {
+        match self {
+            Topic::Small { .. } => false,
+            Topic::General(g) => {
+                let added = !g.registered;
+                g.registered = true;
+                self.compact();
+                added
+            }
+        }
+    }
+
+    /// `POST /channel/delete`: the members the channel key had, or `None`
+    /// when it did not exist.
+    pub(super) fn delete_channel(
+        &mut self,
+        channel: ChanId,
+        chans: &Channels,
+        id_of: impl Fn(Slot) -> ProducerId,
+    ) -> Option<usize> {
+        let g = self.general(id_of);
+        let removed = g
+            .channel(channel, chans)
+            .ok()
+            .map(|i| g.channels.remove(i).1.len());
+        self.compact();
+        removed
+    }
+}
+
+impl General {
+    /// Where channel `c` is (or would go) in the name-ordered list.
+    fn channel(&self, c: ChanId, chans: &Channels) -> Result<usize, usize> {
+        let name = chans.name(c);
+        self.channels
+            .binary_search_by(|(other, _)| chans.name(*other).cmp(name))
+    }
+}
+
+fn insert_sorted(v: &mut Vec<ProducerId>, id: ProducerId) -> bool {
+    match v.binary_search(&id) {
+        Ok(_) => false,
+        Err(i) => {
+            v.insert(i, id);
+            true
+        }
+    }
+}
+
+fn remove_sorted(v: &mut Vec<ProducerId>, id: ProducerId) -> bool {
+    match v.binary_search(&id) {
+        Ok(i) => {
+            v.remove(i);
+            true
+        }
+        Err(_) => false,
     }
 }
 
@@ -115,31 +423,49 @@ impl Registry {
     /// `REGISTER topic [channel]`. Returns the keys the producer was newly
     /// added to (channel first, as Go logs them).
     pub fn register(&mut self, id: ProducerId, topic: &Name, channel: Option<&Name>) -> Vec<Key> {
-        let Some(entry) = self.producers.get_mut(&id) else {
+        let Some(slot) = self.producers.slot(id) else {
             return Vec::new();
         };
-        let mut added = Vec::new();
-        let t = self.topics.entry(topic.shared().clone()).or_default();
-        let topic_name = topic.shared();
-        if let Some(channel) = channel {
-            let members = t.channels.get_or_insert_with(channel.shared().clone(), || {
-                self.counts.channels += 1;
-                VecSet::default()
-            });
-            if members.insert(id) {
-                self.counts.channel_registrations += 1;
-                added.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
+        let chan = channel.map(|c| self.channels.id(c));
+        let producers = &self.producers;
+        let id_of = |s: Slot| producers.id(s);
+        let (channel, member) = (chan.unwrap_or(0), chan.is_some());
+        let (t, new) = self.topics.get_or_insert_with(topic, || Topic::Small {
+            producer: slot,
+            channel,
+            member,
+        });
+        let added = if new {
+            Added {
+                topic_key: true,
+                topic_reg: true,
+                channel_key: member,
+                channel_reg: member,
             }
+        } else {
+            t.register(id, slot, chan, &self.channels, id_of)
+        };
+        let mut keys = Vec::new();
+        if let Some(c) = chan {
+            if added.channel_key {
+                self.channels.retain(c);
+                self.counts.channels += 1;
+            }
+            if added.channel_reg {
+                self.counts.channel_registrations += 1;
+                keys.push(Key::Channel(topic.clone(), self.channels.name(c).clone()));
+            }
+            self.channels.forget_unused(c);
         }
-        t.set_registered(&mut self.counts, &mut self.topics_generation, true);
-        if t.producers
-            .insert_new(id, TopicRegistration::new(entry.producer.clone()))
-        {
-            entry.topics.insert(topic_name.clone());
+        if added.topic_key {
+            self.topic_key_changed(true);
+        }
+        if added.topic_reg {
+            self.producers.topics_mut(slot).push(topic);
             self.counts.topic_registrations += 1;
-            added.push(Key::Topic(topic_name.clone()));
+            keys.push(Key::Topic(topic.clone()));
         }
-        added
+        keys
     }
 
     /// `UNREGISTER topic [channel]`. Returns the keys the producer was
@@ -150,111 +476,196 @@ impl Registry {
     /// producers is deleted.
     pub fn unregister(&mut self, id: ProducerId, topic: &Name, channel: Option<&Name>) -> Vec<Key> {
         let mut removed = Vec::new();
-        let Some(t) = self.topics.get_mut(topic.as_str()) else {
+        let Some(slot) = self.producers.slot(id) else {
             return removed;
         };
-        let Some(entry) = self.producers.get_mut(&id) else {
-            return removed;
-        };
-        let topic_name = topic.shared();
         match channel {
             Some(channel) => {
-                if let Some(members) = t.channels.get_mut(channel.as_str()) {
-                    if members.remove(&id) {
-                        self.counts.channel_registrations -= 1;
-                        removed.push(Key::Channel(topic_name.clone(), channel.shared().clone()));
-                    }
-                    // Go deletes an ephemeral channel key on UNREGISTER when
-                    // nobody is left, whoever registered it.
-                    if members.is_empty() && channel.is_ephemeral() {
-                        t.channels.remove(channel.as_str());
-                        self.counts.channels -= 1;
-                    }
+                let Some(c) = self.channels.find(channel.as_bytes()) else {
+                    return removed;
+                };
+                let producers = &self.producers;
+                let Some(t) = self.topics.get_mut(topic.as_bytes()) else {
+                    return removed;
+                };
+                let (was_member, key_gone) =
+                    t.leave_channel(id, c, channel.is_ephemeral(), &self.channels, |s| {
+                        producers.id(s)
+                    });
+                if was_member {
+                    self.counts.channel_registrations -= 1;
+                    removed.push(Key::Channel(topic.clone(), channel.clone()));
                 }
+                if key_gone {
+                    self.counts.channels -= 1;
+                    self.channels.release(c);
+                }
+                self.drop_if_unused(topic.as_bytes());
             }
             None => {
-                t.leave_channels(id, &mut self.counts, |channel| {
-                    removed.push(Key::Channel(topic_name.clone(), channel.clone()));
-                });
-                if let Some(reg) = t.producers.remove(&id) {
-                    entry.topics.remove(topic.as_str());
-                    if reg.tombstoned_at().is_some() {
-                        self.tombstoned.remove(id, topic_name);
-                    }
-                    self.counts.topic_registrations -= 1;
-                    removed.push(Key::Topic(topic_name.clone()));
+                if !self.topics.contains_key(topic.as_bytes()) {
+                    return removed;
                 }
-                if t.producers.is_empty() && topic.is_ephemeral() {
-                    t.set_registered(&mut self.counts, &mut self.topics_generation, false);
+                let left = self.leave_topic(id, slot, topic);
+                for c in left.channels {
+                    removed.push(Key::Channel(topic.clone(), self.channels.name(c).clone()));
+                }
+                for c in left.channel_keys {
+                    self.channels.release(c);
+                }
+                if left.topic_reg {
+                    self.producers.topics_mut(slot).remove(topic.as_bytes());
+                    removed.push(Key::Topic(topic.clone()));
                 }
             }
-        }
-        if t.is_unused() {
-            self.topics.remove(topic.as_str());
         }
         removed
     }
 
+    /// Producer `id` leaves `topic` (whose entry exists), with the counts,
+    /// the generation and the tombstone index kept; the entry goes if
+    /// nothing is left of it. The caller releases the channel ids in
+    /// `channel_keys` once it has used their names, and updates the
+    /// producer's own topic list.
+    pub(super) fn leave_topic(&mut self, id: ProducerId, slot: Slot, topic: &Name) -> Left {
+        let producers = &self.producers;
+        let (left, unused) = match self.topics.get_mut(topic.as_bytes()) {
+            Some(t) => {
+                let left = t.leave(id, slot, topic.is_ephemeral(), &self.channels, |s| {
+                    producers.id(s)
+                });
+                (left, t.is_unused())
+            }
+            None => return Left::default(),
+        };
+        self.counts.channel_registrations -= left.channels.len();
+        self.counts.channels -= left.channel_keys.len();
+        if left.topic_reg {
+            self.counts.topic_registrations -= 1;
+            self.tombstones.forget(id, topic.as_bytes());
+        }
+        if left.topic_key {
+            self.topic_key_changed(false);
+        }
+        if unused {
+            self.topics.remove(topic.as_bytes());
+        }
+        left
+    }
+
     /// `POST /topic/create`: adds the topic key if it is missing.
     pub fn create_topic(&mut self, topic: &Name) {
-        let t = self.topics.entry(topic.shared().clone()).or_default();
-        t.set_registered(&mut self.counts, &mut self.topics_generation, true);
+        let (t, new) = self.topics.get_or_insert_with(topic, Topic::bare);
+        let added = new || t.create_key();
+        if added {
+            self.topic_key_changed(true);
+        }
     }
 
     /// `POST /channel/create`: adds the channel key and its topic key.
     pub fn create_channel(&mut self, topic: &Name, channel: &Name) {
-        let t = self.topics.entry(topic.shared().clone()).or_default();
-        if t.channels
-            .insert_new(channel.shared().clone(), VecSet::default())
-        {
+        let c = self.channels.id(channel);
+        let producers = &self.producers;
+        let (t, new) = self.topics.get_or_insert_with(topic, || Topic::Small {
+            producer: NO_SLOT,
+            channel: c,
+            member: false,
+        });
+        let (channel_key, topic_key) = if new {
+            (true, true)
+        } else {
+            t.create_channel(c, &self.channels, |s| producers.id(s))
+        };
+        if channel_key {
+            self.channels.retain(c);
             self.counts.channels += 1;
         }
-        t.set_registered(&mut self.counts, &mut self.topics_generation, true);
+        self.channels.forget_unused(c);
+        if topic_key {
+            self.topic_key_changed(true);
+        }
     }
 
     /// `POST /topic/delete`: removes the topic key and all its channel keys,
     /// with every producer registered under them. Returns the channels
     /// removed and whether the topic key existed.
-    pub fn delete_topic(&mut self, topic: &Name) -> (Vec<Arc<str>>, bool) {
-        let Some(t) = self.topics.remove(topic.as_str()) else {
+    pub fn delete_topic(&mut self, topic: &Name) -> (Vec<Name>, bool) {
+        let Some(t) = self.topics.remove(topic.as_bytes()) else {
             return (Vec::new(), false);
         };
-        let mut channels = Vec::with_capacity(t.channels.len());
-        for (channel, members) in t.channels {
-            self.counts.channel_registrations -= members.len();
-            self.counts.channels -= 1;
-            channels.push(channel);
-        }
-        for (id, reg) in t.producers.iter() {
-            if let Some(entry) = self.producers.get_mut(id) {
-                entry.topics.remove(topic.as_str());
+        let mut channels = Vec::with_capacity(t.channel_count());
+        let producers: Vec<Slot> = t.producer_slots().collect();
+        match &t {
+            Topic::Small {
+                channel, member, ..
+            } => {
+                if *channel != 0 {
+                    self.counts.channel_registrations -= usize::from(*member);
+                    channels.push(*channel);
+                }
             }
-            if reg.tombstoned_at().is_some() {
-                self.tombstoned.remove(*id, topic.shared());
+            Topic::General(g) => {
+                for (c, members) in &g.channels {
+                    self.counts.channel_registrations -= members.len();
+                    channels.push(*c);
+                }
             }
         }
-        self.counts.topic_registrations -= t.producers.len();
-        if t.registered {
-            self.counts.topics -= 1;
-            self.topics_generation += 1;
+        self.counts.channels -= channels.len();
+        let names = channels
+            .into_iter()
+            .map(|c| {
+                let name = self.channels.name(c).clone();
+                self.channels.release(c);
+                name
+            })
+            .collect();
+        for slot in producers {
+            let id = self.producers.id(slot);
+            self.producers.topics_mut(slot).remove(topic.as_bytes());
+            self.tombstones.forget(id, topic.as_bytes());
+            self.counts.topic_registrations -= 1;
         }
-        (channels, t.registered)
+        if t.registered() {
+            self.topic_key_changed(false);
+        }
+        (names, t.registered())
     }
 
     /// `POST /channel/delete`: removes the channel key and its producers.
     /// Returns false when there was no such channel.
     pub fn delete_channel(&mut self, topic: &Name, channel: &Name) -> bool {
-        let Some(t) = self.topics.get_mut(topic.as_str()) else {
+        let Some(c) = self.channels.find(channel.as_bytes()) else {
             return false;
         };
-        let Some(members) = t.channels.remove(channel.as_str()) else {
+        let producers = &self.producers;
+        let Some(t) = self.topics.get_mut(topic.as_bytes()) else {
             return false;
         };
-        if t.is_unused() {
-            self.topics.remove(topic.as_str());
-        }
-        self.counts.channel_registrations -= members.len();
+        let Some(members) = t.delete_channel(c, &self.channels, |s| producers.id(s)) else {
+            return false;
+        };
+        self.counts.channel_registrations -= members;
         self.counts.channels -= 1;
+        self.channels.release(c);
+        self.drop_if_unused(topic.as_bytes());
         true
+    }
+
+    /// Removes a topic's entry once nothing is left of it.
+    fn drop_if_unused(&mut self, topic: &[u8]) {
+        if self.topics.get(topic).is_some_and(Topic::is_unused) {
+            self.topics.remove(topic);
+        }
+    }
+
+    /// A topic key was added or removed.
+    fn topic_key_changed(&mut self, added: bool) {
+        self.topics_generation += 1;
+        if added {
+            self.counts.topics += 1;
+        } else {
+            self.counts.topics -= 1;
+        }
     }
 }

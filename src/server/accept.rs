@@ -127,7 +127,7 @@ pub(super) async fn accept_loop(
                     let stream: Arc<Async<std::net::TcpStream>> = stream.into();
                     Box::pin(tcp::serve(conn_state.clone(), stream, remote))
                 }
-                Protocol::Http => Box::pin(http::serve(conn_state.clone(), stream, remote)),
+                Protocol::Http => Box::pin(http::serve(conn_state.clone(), stream, remote, true)),
                 Protocol::Https(acceptor) => {
                     Box::pin(serve_https(&conn_state, acceptor, stream, remote))
                 }
@@ -151,7 +151,7 @@ async fn serve_https(
     })
     .await;
     match handshake {
-        Some(Ok(tls)) => http::serve(state.clone(), tls, remote).await,
+        Some(Ok(tls)) => http::serve(state.clone(), tls, remote, false).await,
         Some(Err(e)) => logf!(
             state.log,
             Level::Debug,
