@@ -14,14 +14,16 @@
  *   caller and freed with lookupd_string_free().
  * - A handle may be used from many threads at once. lookupd never calls
  *   back into the host.
- * - Stopping while others wait: lookupd_stop() may be called while other
- *   threads are inside calls on the same handle (blocked in
- *   lookupd_wait_lookup(), say). Their waits return LOOKUPD_ERR_STOPPED at
- *   once, and lookupd_stop() returns, freeing the handle, only after every
- *   call in progress has returned. No call may BEGIN on a handle once
- *   lookupd_stop() has been called on it: the host orders that (a host
- *   that cannot, such as a binding with its own lock, fires a
- *   lookupd_cancel token for its waits and stops after they return).
+ * - Stopping while others wait: lookupd_shutdown() may be called at any
+ *   time from any thread: it stops the instance and ends every wait on the
+ *   handle (LOOKUPD_ERR_STOPPED) without freeing it. lookupd_stop() frees
+ *   the handle; it waits for calls already in progress on other threads,
+ *   but no call may BEGIN on a handle once lookupd_stop() has been called.
+ *   So a host whose threads wait calls lookupd_shutdown(), joins them, then
+ *   lookupd_stop(); a lookupd_cancel token ends one wait alone.
+ * - Never unload the library (dlclose): the async-io reactor thread it
+ *   starts, once per process, keeps running its code.
+ * - The header is C99 (and C++).
  */
 
 #ifndef LOOKUPD_H
@@ -195,6 +197,21 @@ enum lookupd_result lookupd_query_nodes(const struct lookupd *h, char **out_json
 void lookupd_string_free(char *s);
 
 /**
+ * Stops the instance without freeing the handle: stops accepting, closes
+ * every connection, joins every thread it started, and ends every wait
+ * on the handle, in progress or begun later, with `LOOKUPD_ERR_STOPPED`.
+ * Queries keep working (they answer from what is left) until
+ * `lookupd_stop`. Unlike `lookupd_stop`, it may be called at any time,
+ * from any thread, while other calls on the handle are in progress, any
+ * number of times: a host whose threads wait on the handle calls it,
+ * joins those threads, then calls `lookupd_stop`.
+ *
+ * # Safety
+ * `h` must be NULL or a live handle.
+ */
+enum lookupd_result lookupd_shutdown(const struct lookupd *h);
+
+/**
  * Stops the instance: stops accepting, closes every connection, joins
  * every thread it started, and frees the handle. NULL is fine.
  *
@@ -204,8 +221,10 @@ void lookupd_string_free(char *s);
  * so none touches freed memory. No call may *begin* on the handle once
  * `lookupd_stop` has been called (the host must order that: a call that
  * starts after the handle is freed is a use after free), and it is
- * called at most once per handle. The handle is freed whatever the
- * result (an error here can only be `LOOKUPD_ERR_PANIC`).
+ * called at most once per handle (`lookupd_shutdown` first, then joining
+ * the threads that use the handle, is the way to make sure of it). The
+ * handle is freed whatever the result (an error here can only be
+ * `LOOKUPD_ERR_PANIC`).
  *
  * # Safety
  * `h` must be NULL or a live handle, not passed to `lookupd_stop` before.
@@ -232,11 +251,17 @@ const char *lookupd_version(void);
  * as the topic exists. The wait is woken by registry changes, never by
  * polling.
  *
+ * The calling thread is blocked for the wait. `timeout_ms` 0 looks once;
+ * the longest wait is `UINT32_MAX` ms (about 49.7 days): wait again to
+ * wait longer.
+ *
  * Errors: `LOOKUPD_ERR_TIMEOUT` when `timeout_ms` milliseconds pass
- * first; `LOOKUPD_ERR_STOPPED` when `lookupd_stop` is called on the
- * handle meanwhile (the wait returns at once, before the handle is
- * freed); `LOOKUPD_ERR_INVALID_ARG` for a topic that is not a valid
- * name; `LOOKUPD_ERR_NULL`, `LOOKUPD_ERR_UTF8`.
+ * first; `LOOKUPD_ERR_STOPPED` when `lookupd_shutdown` or `lookupd_stop`
+ * is called on the handle meanwhile (the wait returns at once, before
+ * the handle is freed); `LOOKUPD_ERR_INVALID_ARG` for a topic that is
+ * not a valid name (`lookupd_query_lookup` answers such a topic with
+ * `LOOKUPD_ERR_TOPIC_NOT_FOUND`, as HTTP does, but a wait for it could
+ * never end); `LOOKUPD_ERR_NULL`, `LOOKUPD_ERR_UTF8`.
  *
  * # Safety
  * `h` must be NULL or a live handle; `topic` NULL or a C string;
@@ -251,7 +276,10 @@ enum lookupd_result lookupd_wait_lookup(const struct lookupd *h,
 /**
  * `lookupd_wait_lookup` that also ends, with `LOOKUPD_ERR_CANCELLED`,
  * when `cancel` is fired (before or during the wait). `cancel` may be
- * NULL (no token).
+ * NULL (no token). A token already fired wins over an answer already
+ * there, which wins over an expired timeout; a token fired while the
+ * handle stops may end the wait with either `LOOKUPD_ERR_CANCELLED` or
+ * `LOOKUPD_ERR_STOPPED`.
  *
  * # Safety
  * As `lookupd_wait_lookup`; `cancel` must be NULL or a live token.

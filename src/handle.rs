@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use smol::future;
 
 use crate::config::Options;
@@ -25,8 +26,9 @@ pub struct Handle {
     state: Arc<State>,
     tcp_addr: SocketAddr,
     http_addr: SocketAddr,
-    stop: Option<smol::channel::Sender<()>>,
-    threads: Vec<JoinHandle<()>>,
+    stop: smol::channel::Sender<()>,
+    /// The serving threads, joined by the first shutdown.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Handle {
@@ -56,12 +58,12 @@ impl Handle {
         let state = server.state().clone();
         let (tcp_addr, http_addr) = (server.tcp_addr(), server.http_addr());
         let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let mut handle = Handle {
+        let handle = Handle {
             state,
             tcp_addr,
             http_addr,
-            stop: Some(stop),
-            threads: Vec::with_capacity(threads),
+            stop,
+            threads: Mutex::new(Vec::with_capacity(threads)),
         };
         for i in 1..threads {
             let ex = server.executor();
@@ -74,7 +76,7 @@ impl Handle {
                     }))
                 })
                 .map_err(StartError::Thread)?;
-            handle.threads.push(thread);
+            handle.threads.lock().push(thread);
         }
         let thread = std::thread::Builder::new()
             .name("lookupd-0".into())
@@ -84,7 +86,7 @@ impl Handle {
                 }))
             })
             .map_err(StartError::Thread)?;
-        handle.threads.push(thread);
+        handle.threads.lock().push(thread);
         Ok(handle)
     }
 
@@ -135,15 +137,21 @@ impl Handle {
     }
 
     /// Stops serving, closes every connection and joins every thread.
-    pub fn stop(mut self) {
+    pub fn stop(self) {
         self.shutdown();
     }
 
-    fn shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            stop.close();
-        }
-        for t in self.threads.drain(..) {
+    /// What [`Handle::stop`] does, through a shared reference: stops
+    /// serving, closes every connection, ends every wait for producers
+    /// ([`WaitError::Stopped`]) and joins every thread. The handle stays
+    /// usable for queries, which answer from what is left. Any thread may
+    /// call it, any number of times; later calls return once the first
+    /// has finished.
+    pub fn shutdown(&self) {
+        self.stop.close();
+        self.state.changes.close();
+        let mut threads = self.threads.lock();
+        for t in threads.drain(..) {
             let _ = t.join();
         }
     }

@@ -86,7 +86,9 @@ impl State {
     }
 
     /// [`State::wait_lookup`] within `timeout`, ended early by `cancel`
-    /// when it completes.
+    /// when it completes. A cancel that has already completed wins over an
+    /// answer that is already there, and an answer over the timeout: a
+    /// zero timeout looks once.
     pub async fn wait_lookup_for(
         &self,
         topic: &[u8],
@@ -95,7 +97,14 @@ impl State {
         cancel: impl Future<Output = ()>,
     ) -> Result<Vec<u8>, WaitError> {
         let deadline = Instant::now().checked_add(timeout);
+        // Polled in this order: a cancel already fired wins over an answer
+        // already there, which wins over a time limit already passed (a
+        // zero timeout is one look).
         future::or(
+            async {
+                cancel.await;
+                Err(WaitError::Cancelled)
+            },
             future::or(self.wait_lookup(topic, min), async {
                 match deadline {
                     Some(at) => Timer::at(at).await,
@@ -103,10 +112,6 @@ impl State {
                 };
                 Err(WaitError::Timeout)
             }),
-            async {
-                cancel.await;
-                Err(WaitError::Cancelled)
-            },
         )
         .await
     }

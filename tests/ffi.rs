@@ -518,12 +518,33 @@ fn a_cancel_token_ends_waits_before_and_during() {
         (lookupd_result::LOOKUPD_ERR_CANCELLED, true)
     );
     assert!(started.elapsed() < Duration::from_secs(5));
-    // Fired before the wait begins: the wait ends at once.
+    // Fired before the wait begins: the wait ends at once, and the token
+    // wins over an expired timeout and over an answer already there.
     let t = CString::new("never").unwrap();
     let mut out = ptr::null_mut();
     assert_eq!(
         unsafe { lookupd_wait_lookup_cancellable(h.0, t.as_ptr(), 1, 60_000, token, &mut out) },
         lookupd_result::LOOKUPD_ERR_CANCELLED
+    );
+    assert_eq!(
+        unsafe { lookupd_wait_lookup_cancellable(h.0, t.as_ptr(), 1, 0, token, &mut out) },
+        lookupd_result::LOOKUPD_ERR_CANCELLED
+    );
+    let (tcp, _) = h.ports();
+    let mut n = Nsqd::connect_raw(format!("127.0.0.1:{tcp}").parse().unwrap());
+    n.send(b"  V1");
+    n.identify(4150, 4151);
+    assert_eq!(n.command("REGISTER ready"), "OK");
+    let ready = CString::new("ready").unwrap();
+    assert_eq!(
+        unsafe { lookupd_wait_lookup_cancellable(h.0, ready.as_ptr(), 1, 0, token, &mut out) },
+        lookupd_result::LOOKUPD_ERR_CANCELLED
+    );
+    assert!(out.is_null());
+    assert_eq!(
+        wait(&h, "ready", 1, 0).map(|b| b.contains("4150")),
+        Ok(true),
+        "a zero timeout looks once"
     );
     unsafe { lookupd_cancel_free(token) };
     unsafe { lookupd_cancel_free(ptr::null_mut()) };
@@ -532,4 +553,43 @@ fn a_cancel_token_ends_waits_before_and_during() {
         lookupd_result::LOOKUPD_ERR_NULL
     );
     std::sync::Arc::into_inner(h).unwrap().stop();
+}
+
+#[test]
+fn shutdown_ends_waits_and_keeps_the_handle_for_queries() {
+    let _s = serial();
+    let h = H::start(CONFIG);
+    let (tcp, http_port) = h.ports();
+    let raw = h.0 as usize;
+    let waiters: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || wait(&H(raw as *mut lookupd), "never", 1, 60_000)))
+        .collect();
+    // No sleep: a wait that has not begun yet when shutdown runs ends at
+    // once too, and the handle is not freed under it.
+    let started = Instant::now();
+    assert_eq!(unsafe { lookupd_shutdown(h.0) }, lookupd_result::LOOKUPD_OK);
+    for w in waiters {
+        assert_eq!(w.join().unwrap(), Err(lookupd_result::LOOKUPD_ERR_STOPPED));
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        wait(&h, "never", 0, 60_000),
+        Err(lookupd_result::LOOKUPD_ERR_STOPPED)
+    );
+    assert_eq!(unsafe { lookupd_shutdown(h.0) }, lookupd_result::LOOKUPD_OK);
+    assert!(
+        h.query(lookupd_query_topics).contains("topics"),
+        "queries still answer"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", tcp)).is_err(),
+        "listener closed"
+    );
+    assert!(TcpStream::connect(("127.0.0.1", http_port)).is_err());
+    assert_eq!(lookupd_threads(), 0, "serving threads joined");
+    h.stop();
+    assert_eq!(
+        unsafe { lookupd_shutdown(ptr::null()) },
+        lookupd_result::LOOKUPD_ERR_NULL
+    );
 }

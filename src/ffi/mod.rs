@@ -300,6 +300,27 @@ pub unsafe extern "C" fn lookupd_string_free(s: *mut c_char) {
     });
 }
 
+/// Stops the instance without freeing the handle: stops accepting, closes
+/// every connection, joins every thread it started, and ends every wait
+/// on the handle, in progress or begun later, with `LOOKUPD_ERR_STOPPED`.
+/// Queries keep working (they answer from what is left) until
+/// `lookupd_stop`. Unlike `lookupd_stop`, it may be called at any time,
+/// from any thread, while other calls on the handle are in progress, any
+/// number of times: a host whose threads wait on the handle calls it,
+/// joins those threads, then calls `lookupd_stop`.
+///
+/// # Safety
+/// `h` must be NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn lookupd_shutdown(h: *const lookupd) -> lookupd_result {
+    boundary(|| {
+        // SAFETY: forwarded caller promise.
+        let l = unsafe { instance(h) }?;
+        l.handle.shutdown();
+        Ok(())
+    })
+}
+
 /// Stops the instance: stops accepting, closes every connection, joins
 /// every thread it started, and frees the handle. NULL is fine.
 ///
@@ -309,8 +330,10 @@ pub unsafe extern "C" fn lookupd_string_free(s: *mut c_char) {
 /// so none touches freed memory. No call may *begin* on the handle once
 /// `lookupd_stop` has been called (the host must order that: a call that
 /// starts after the handle is freed is a use after free), and it is
-/// called at most once per handle. The handle is freed whatever the
-/// result (an error here can only be `LOOKUPD_ERR_PANIC`).
+/// called at most once per handle (`lookupd_shutdown` first, then joining
+/// the threads that use the handle, is the way to make sure of it). The
+/// handle is freed whatever the result (an error here can only be
+/// `LOOKUPD_ERR_PANIC`).
 ///
 /// # Safety
 /// `h` must be NULL or a live handle, not passed to `lookupd_stop` before.

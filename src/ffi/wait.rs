@@ -43,11 +43,17 @@ impl lookupd_cancel {
 /// as the topic exists. The wait is woken by registry changes, never by
 /// polling.
 ///
+/// The calling thread is blocked for the wait. `timeout_ms` 0 looks once;
+/// the longest wait is `UINT32_MAX` ms (about 49.7 days): wait again to
+/// wait longer.
+///
 /// Errors: `LOOKUPD_ERR_TIMEOUT` when `timeout_ms` milliseconds pass
-/// first; `LOOKUPD_ERR_STOPPED` when `lookupd_stop` is called on the
-/// handle meanwhile (the wait returns at once, before the handle is
-/// freed); `LOOKUPD_ERR_INVALID_ARG` for a topic that is not a valid
-/// name; `LOOKUPD_ERR_NULL`, `LOOKUPD_ERR_UTF8`.
+/// first; `LOOKUPD_ERR_STOPPED` when `lookupd_shutdown` or `lookupd_stop`
+/// is called on the handle meanwhile (the wait returns at once, before
+/// the handle is freed); `LOOKUPD_ERR_INVALID_ARG` for a topic that is
+/// not a valid name (`lookupd_query_lookup` answers such a topic with
+/// `LOOKUPD_ERR_TOPIC_NOT_FOUND`, as HTTP does, but a wait for it could
+/// never end); `LOOKUPD_ERR_NULL`, `LOOKUPD_ERR_UTF8`.
 ///
 /// # Safety
 /// `h` must be NULL or a live handle; `topic` NULL or a C string;
@@ -75,7 +81,10 @@ pub unsafe extern "C" fn lookupd_wait_lookup(
 
 /// `lookupd_wait_lookup` that also ends, with `LOOKUPD_ERR_CANCELLED`,
 /// when `cancel` is fired (before or during the wait). `cancel` may be
-/// NULL (no token).
+/// NULL (no token). A token already fired wins over an answer already
+/// there, which wins over an expired timeout; a token fired while the
+/// handle stops may end the wait with either `LOOKUPD_ERR_CANCELLED` or
+/// `LOOKUPD_ERR_STOPPED`.
 ///
 /// # Safety
 /// As `lookupd_wait_lookup`; `cancel` must be NULL or a live token.
