@@ -1,7 +1,9 @@
 /*
  * Tests of the lookupd C ABI from C, under AddressSanitizer and UBSan:
  * lifecycle, queries against a fake nsqd registered over TCP (compared
- * with the HTTP bodies), every error path, and concurrent queries.
+ * with the HTTP bodies), every error path, concurrent queries, and waits
+ * for producers (woken by a registration, timed out, ended by
+ * lookupd_stop or by a cancel token).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -12,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lookupd.h"
 
-static int failures = 0;
+/* Atomic: checks also fail on helper threads. */
+static _Atomic int failures = 0;
 
 #define CHECK(cond)                                                          \
     do {                                                                     \
@@ -258,12 +262,271 @@ static void test_concurrent_queries(void) {
     close(fd);
 }
 
+/* ---- Waits for producers ------------------------------------------- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/* A fake nsqd that connects and registers one "topic [channel]" line
+ * after a delay, on a thread of its own. */
+struct registrar {
+    uint16_t tcp_port;
+    long delay_ms;
+    const char *reg;
+    int fd; /* the nsqd connection, once registered */
+    pthread_t thread;
+};
+
+static void *register_later(void *arg) {
+    struct registrar *r = arg;
+    sleep_ms(r->delay_ms);
+    r->fd = fake_nsqd(r->tcp_port, 4150, 4151, &r->reg, 1);
+    return NULL;
+}
+
+static void registrar_start(struct registrar *r, uint16_t tcp_port, long delay_ms,
+                            const char *reg) {
+    r->tcp_port = tcp_port;
+    r->delay_ms = delay_ms;
+    r->reg = reg;
+    r->fd = -1;
+    CHECK(pthread_create(&r->thread, NULL, register_later, r) == 0);
+}
+
+/* A thread blocked in lookupd_wait_lookup[_cancellable]. */
+struct waiter {
+    lookupd *l;
+    const char *topic;
+    uint32_t min_producers, timeout_ms;
+    const lookupd_cancel *cancel; /* NULL: lookupd_wait_lookup */
+    lookupd_result rc;
+    char *json;
+    double returned_at;
+    int calling; /* set, under mu, just before the wait is called */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+};
+
+static void *wait_thread(void *arg) {
+    struct waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->calling = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (w->cancel)
+        w->rc = lookupd_wait_lookup_cancellable(w->l, w->topic, w->min_producers, w->timeout_ms,
+                                                w->cancel, &w->json);
+    else
+        w->rc = lookupd_wait_lookup(w->l, w->topic, w->min_producers, w->timeout_ms, &w->json);
+    w->returned_at = now_s();
+    return NULL;
+}
+
+static void waiter_start(struct waiter *w, lookupd *l, const char *topic, uint32_t timeout_ms,
+                         const lookupd_cancel *cancel) {
+    w->l = l;
+    w->topic = topic;
+    w->min_producers = 1;
+    w->timeout_ms = timeout_ms;
+    w->cancel = cancel;
+    w->rc = LOOKUPD_OK;
+    w->json = NULL;
+    w->returned_at = 0;
+    w->calling = 0;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    CHECK(pthread_create(&w->thread, NULL, wait_thread, w) == 0);
+}
+
+/* Returns once the waiter is about to call its wait. */
+static void waiter_calling(struct waiter *w) {
+    pthread_mutex_lock(&w->mu);
+    while (!w->calling)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * How long a thread about to call a wait is given to get inside it. The
+ * ABI offers no way to observe that a call has begun, and a stop that
+ * overtakes a call not yet begun frees the handle under it (a use after
+ * free inside the library, which is not instrumented), so the tests that
+ * stop or fire during waits leave this much time after waiter_calling().
+ */
+#define SETTLE_MS 50
+
+static void waiter_join(struct waiter *w) {
+    CHECK(pthread_join(w->thread, NULL) == 0);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+static void test_wait_sees_a_later_registration(void) {
+    lookupd *l = NULL;
+    CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+    uint16_t tcp = 0;
+    CHECK(lookupd_tcp_port(l, &tcp) == LOOKUPD_OK);
+
+    /* Nothing is registered when the wait begins; the fake nsqd
+     * registers 200 ms later, on another thread. */
+    char *json = NULL;
+    CHECK(lookupd_query_lookup(l, "orders", &json) == LOOKUPD_ERR_TOPIC_NOT_FOUND);
+    double started = now_s();
+    struct registrar r;
+    registrar_start(&r, tcp, 200, "orders billing");
+    CHECK(lookupd_wait_lookup(l, "orders", 1, 10000, &json) == LOOKUPD_OK);
+    double waited = now_s() - started;
+    CHECK(pthread_join(r.thread, NULL) == 0);
+    /* It blocked until the registration (not before), and not long after. */
+    CHECK(waited >= 0.2);
+    CHECK(waited < 10.0);
+
+    /* Exactly the body lookupd_query_lookup (and so HTTP) returns. */
+    char *queried = NULL;
+    CHECK(lookupd_query_lookup(l, "orders", &queried) == LOOKUPD_OK);
+    CHECK(json != NULL && queried != NULL && strcmp(json, queried) == 0);
+    CHECK(json != NULL && strstr(json, "\"tcp_port\":4150") != NULL);
+    CHECK(json != NULL && strstr(json, "\"billing\"") != NULL);
+    lookupd_string_free(json);
+    lookupd_string_free(queried);
+
+    /* Already satisfied: returns at once with the same body. */
+    json = NULL;
+    CHECK(lookupd_wait_lookup(l, "orders", 1, 0, &json) == LOOKUPD_OK);
+    CHECK(json != NULL && strstr(json, "\"tcp_port\":4150") != NULL);
+    lookupd_string_free(json);
+
+    /* min_producers 0: the topic exists, which is enough. */
+    json = NULL;
+    CHECK(lookupd_wait_lookup(l, "orders", 0, 0, &json) == LOOKUPD_OK);
+    lookupd_string_free(json);
+
+    /* min_producers counts: one producer does not satisfy two. */
+    json = NULL;
+    CHECK(lookupd_wait_lookup(l, "orders", 2, 100, &json) == LOOKUPD_ERR_TIMEOUT);
+    CHECK(json == NULL);
+
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+    if (r.fd >= 0)
+        close(r.fd);
+}
+
+static void test_wait_times_out(void) {
+    lookupd *l = NULL;
+    CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+    char *json = NULL;
+    double started = now_s();
+    CHECK(lookupd_wait_lookup(l, "never", 1, 300, &json) == LOOKUPD_ERR_TIMEOUT);
+    double waited = now_s() - started;
+    CHECK(waited >= 0.3);
+    CHECK(waited < 10.0);
+    CHECK(json == NULL);
+    CHECK(strstr(lookupd_last_error(), "within 300 ms") != NULL);
+
+    /* Argument errors come before any waiting. */
+    CHECK(lookupd_wait_lookup(l, "not a topic!", 1, 60000, &json) == LOOKUPD_ERR_INVALID_ARG);
+    CHECK(lookupd_wait_lookup(l, "never", 1, 60000, NULL) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_wait_lookup(l, NULL, 1, 60000, &json) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_wait_lookup(NULL, "never", 1, 60000, &json) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_wait_lookup(l, "bad\xff", 1, 60000, &json) == LOOKUPD_ERR_UTF8);
+    CHECK(json == NULL);
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+}
+
+static void test_stop_ends_waits_in_progress(void) {
+    lookupd *l = NULL;
+    CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+    struct waiter w[3];
+    for (int i = 0; i < 3; i++)
+        waiter_start(&w[i], l, "never", 60000, NULL);
+    for (int i = 0; i < 3; i++)
+        waiter_calling(&w[i]);
+    sleep_ms(SETTLE_MS);
+    double stopping = now_s();
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+    CHECK(now_s() - stopping < 5.0);
+    for (int i = 0; i < 3; i++) {
+        waiter_join(&w[i]);
+        CHECK(w[i].rc == LOOKUPD_ERR_STOPPED);
+        CHECK(w[i].json == NULL);
+        /* Promptly: well before its 60 s timeout. */
+        CHECK(w[i].returned_at - stopping < 5.0);
+    }
+}
+
+static void test_cancel_token_ends_waits(void) {
+    lookupd *l = NULL;
+    CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+    lookupd_cancel *token = NULL;
+    CHECK(lookupd_cancel_new(&token) == LOOKUPD_OK && token != NULL);
+
+    /* Fired during two waits on other threads. */
+    struct waiter w[2];
+    for (int i = 0; i < 2; i++)
+        waiter_start(&w[i], l, "never", 60000, token);
+    for (int i = 0; i < 2; i++)
+        waiter_calling(&w[i]);
+    sleep_ms(SETTLE_MS);
+    double firing = now_s();
+    CHECK(lookupd_cancel_fire(token) == LOOKUPD_OK);
+    for (int i = 0; i < 2; i++) {
+        waiter_join(&w[i]);
+        CHECK(w[i].rc == LOOKUPD_ERR_CANCELLED);
+        CHECK(w[i].json == NULL);
+        CHECK(w[i].returned_at - firing < 5.0);
+    }
+
+    /* Fired before the wait begins: it ends at once. */
+    char *json = NULL;
+    double started = now_s();
+    CHECK(lookupd_wait_lookup_cancellable(l, "never", 1, 60000, token, &json) ==
+          LOOKUPD_ERR_CANCELLED);
+    CHECK(now_s() - started < 5.0);
+    CHECK(json == NULL);
+    CHECK(lookupd_cancel_fire(token) == LOOKUPD_OK); /* again: fine */
+
+    /* A NULL token is no token: the wait times out as usual. */
+    CHECK(lookupd_wait_lookup_cancellable(l, "never", 1, 50, NULL, &json) == LOOKUPD_ERR_TIMEOUT);
+    CHECK(lookupd_cancel_fire(NULL) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_cancel_new(NULL) == LOOKUPD_ERR_NULL);
+    lookupd_cancel_free(token);
+    lookupd_cancel_free(NULL);
+
+    /* A fresh token does not cancel. */
+    CHECK(lookupd_cancel_new(&token) == LOOKUPD_OK);
+    CHECK(lookupd_wait_lookup_cancellable(l, "never", 1, 50, token, &json) == LOOKUPD_ERR_TIMEOUT);
+    lookupd_cancel_free(token);
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+}
+
+/* 50 rounds of start, a waiter blocks, shutdown, the waiter returns
+ * STOPPED and is joined, stop. lookupd_shutdown frees nothing, so no
+ * sleep is needed: the wait ends whether it began before or after it.
+ * LeakSanitizer checks at exit that nothing leaked. */
 static void test_start_stop_cycles(void) {
     for (int i = 0; i < 50; i++) {
         lookupd *l = NULL;
         CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+        struct waiter w;
+        waiter_start(&w, l, "never", 60000, NULL);
+        waiter_calling(&w);
+        CHECK(lookupd_shutdown(l) == LOOKUPD_OK);
+        waiter_join(&w);
+        CHECK(w.rc == LOOKUPD_ERR_STOPPED);
+        CHECK(w.json == NULL);
         CHECK(lookupd_stop(l) == LOOKUPD_OK);
     }
+    CHECK(lookupd_shutdown(NULL) == LOOKUPD_ERR_NULL);
 }
 
 int main(void) {
@@ -272,6 +535,10 @@ int main(void) {
     test_queries_match_http();
     test_port_in_use();
     test_concurrent_queries();
+    test_wait_sees_a_later_registration();
+    test_wait_times_out();
+    test_stop_ends_waits_in_progress();
+    test_cancel_token_ends_waits();
     test_start_stop_cycles();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
