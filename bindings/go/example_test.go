@@ -1,6 +1,7 @@
 package lookupd_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -41,4 +42,53 @@ func ExampleStart() {
 	// [] <nil>
 	// true lookupd: topic "orders" not found
 	// LOOKUPD_ERR_CONFIG invalid option tombstone_lifetime: invalid duration "soon"
+}
+
+func ExampleLookupd_WaitForProducers() {
+	l, err := lookupd.Start(map[string]any{
+		"tcp_address":  "127.0.0.1:0",
+		"http_address": "127.0.0.1:0",
+		"log_level":    "fatal",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Stop()
+
+	// An nsqd registers "orders" a little later (a fake one: see
+	// dialNsqd in lookupd_test.go; a real one is started with
+	// -lookupd-tcp-address=l.TCPAddress()).
+	var n *nsqd
+	registered := make(chan error, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		var err error
+		if n, err = dialNsqd(l.TCPPort(), "nsqd-1"); err == nil {
+			err = n.register("orders")
+		}
+		registered <- err
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := l.WaitForProducers(ctx, "orders", 1)
+	regErr := <-registered
+	if n != nil {
+		defer n.conn.Close()
+	}
+	if err != nil {
+		fmt.Println(err, regErr)
+		return
+	}
+	fmt.Println(regErr, len(r.Producers), r.Producers[0].Hostname)
+
+	// Waiting for a second producer that never comes ends at the deadline.
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = l.WaitForProducers(ctx, "orders", 2)
+	fmt.Println(errors.Is(err, context.DeadlineExceeded), err)
+	// Output:
+	// <nil> 1 nsqd-1
+	// true lookupd: wait for topic "orders": context deadline exceeded
 }

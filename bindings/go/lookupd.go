@@ -6,30 +6,46 @@
 // reads its bound ports, asks it the questions HTTP clients ask (lookup,
 // topics, channels, nodes) without going through HTTP, and stops it.
 //
-// The package links target/debug/liblookupd.a statically, so the Rust
-// library must be built first (`cargo build` at the repository root).
+// WaitForProducers blocks until a topic has producers, woken by registry
+// changes rather than by polling, and ends early when its context does or
+// when the instance stops.
+//
+// By default the package links the optimised static library of this
+// repository, target/release/liblookupd.a, so the Rust library must be
+// built first (`cargo build --release --lib` at the repository root).
+// With the build tag lookupd_pkgconfig it links an installed lookupd found
+// through pkg-config instead (see link_pkgconfig.go and README.md).
 //
 // Failures reported by lookupd are *Error values carrying the C result
 // code and lookupd's own message; errors.Is(err, ErrTopicNotFound) tells
 // an unknown topic apart. ErrStopped and ErrNUL come from this package
 // itself, for calls it refuses before reaching C.
+//
+// Package lookupdtest starts an instance for a test and stops it when the
+// test ends, as net/http/httptest does for HTTP servers.
 package lookupd
 
+// The cgo flags that say where the header and the library come from are in
+// link_release.go (the default) and link_pkgconfig.go.
+
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: ${SRCDIR}/../../target/debug/liblookupd.a -ldl -lpthread -lm
 #include <stdlib.h>
 #include "lookupd.h"
 */
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -47,6 +63,10 @@ const (
 	ResultStart         Result = C.LOOKUPD_ERR_START
 	ResultTopicNotFound Result = C.LOOKUPD_ERR_TOPIC_NOT_FOUND
 	ResultInternal      Result = C.LOOKUPD_ERR_INTERNAL
+	ResultTimeout       Result = C.LOOKUPD_ERR_TIMEOUT
+	ResultStopped       Result = C.LOOKUPD_ERR_STOPPED
+	ResultInvalidArg    Result = C.LOOKUPD_ERR_INVALID_ARG
+	ResultCancelled     Result = C.LOOKUPD_ERR_CANCELLED
 	ResultPanic         Result = C.LOOKUPD_ERR_PANIC
 )
 
@@ -69,6 +89,14 @@ func (r Result) String() string {
 		return "LOOKUPD_ERR_TOPIC_NOT_FOUND"
 	case ResultInternal:
 		return "LOOKUPD_ERR_INTERNAL"
+	case ResultTimeout:
+		return "LOOKUPD_ERR_TIMEOUT"
+	case ResultStopped:
+		return "LOOKUPD_ERR_STOPPED"
+	case ResultInvalidArg:
+		return "LOOKUPD_ERR_INVALID_ARG"
+	case ResultCancelled:
+		return "LOOKUPD_ERR_CANCELLED"
 	case ResultPanic:
 		return "LOOKUPD_ERR_PANIC"
 	}
@@ -89,10 +117,17 @@ func (e *Error) Error() string {
 	return "lookupd: " + e.Message
 }
 
-// Is lets errors.Is(err, ErrTopicNotFound) work without callers having to
-// unwrap an *Error and compare codes themselves.
+// Is lets errors.Is(err, ErrTopicNotFound) and errors.Is(err, ErrStopped)
+// work without callers having to unwrap an *Error and compare codes
+// themselves.
 func (e *Error) Is(target error) bool {
-	return target == ErrTopicNotFound && e.Code == ResultTopicNotFound
+	switch target {
+	case ErrTopicNotFound:
+		return e.Code == ResultTopicNotFound
+	case ErrStopped:
+		return e.Code == ResultStopped
+	}
+	return false
 }
 
 var (
@@ -100,8 +135,10 @@ var (
 	// a topic that is not registered: HTTP's 404 TOPIC_NOT_FOUND.
 	ErrTopicNotFound = errors.New("lookupd: topic not found")
 
-	// ErrStopped is returned by every query on an instance after Stop: the
-	// C handle is freed by then, and using it would be a use-after-free.
+	// ErrStopped is returned by every call on an instance once Stop has
+	// begun: the C handle is freed by then, and using it would be a
+	// use-after-free. It also matches (with errors.Is) the *Error, with
+	// Code ResultStopped, of a WaitForProducers that Stop ended.
 	ErrStopped = errors.New("lookupd: instance is stopped")
 
 	// ErrNUL is wrapped by the error for a string argument containing a
@@ -113,14 +150,29 @@ var (
 // Lookupd is a running instance. Its methods may be called from any number
 // of goroutines at once, Stop included.
 type Lookupd struct {
-	// mu is held for reading by every call that uses h and for writing by
-	// Stop, because lookupd_stop frees the handle and must be its last use.
-	mu sync.RWMutex
-	h  *C.lookupd
+	// mu guards h, calls, waits and stopped. It is only ever held briefly:
+	// never across a call into lookupd, which may block (a wait), except
+	// that Stop fires cancel tokens with it held, which never blocks.
+	mu sync.Mutex
+	// h is the C handle, nil once Stop has begun: from then on no call
+	// may begin (lookupd_stop must be the handle's last use).
+	h *C.lookupd
+	// calls counts the calls in progress on h (begun with enter, ended
+	// with leave); Stop waits on idle until it is 0 before lookupd_stop.
+	calls int
+	idle  sync.Cond
+	// waits are the WaitForProducers calls in progress, whose cancel
+	// tokens Stop fires so that it never waits for a wait's deadline.
+	waits map[*wait]struct{}
+	// stopped is made by the first Stop and closed when the handle is
+	// freed; a Stop called meanwhile waits for it.
+	stopped chan struct{}
 
 	// The ports never change once bound, so they are read once at Start
-	// and stay readable after Stop.
+	// and stay readable after Stop. The hosts are what a client dials to
+	// reach the listen addresses (see TCPAddress).
 	tcpPort, httpPort uint16
+	tcpHost, httpHost string
 }
 
 // call runs fn, which calls one lookupd C function, and turns a failure
@@ -190,7 +242,36 @@ func StartJSON(config string) (*Lookupd, error) {
 		return nil, err
 	}
 	defer C.free(unsafe.Pointer(c))
-	return start(c)
+	l, err := start(c)
+	if err != nil {
+		return nil, err
+	}
+	// lookupd accepted the JSON, so it is an object; only the two listen
+	// addresses are read back, to know which host reaches them.
+	var keys map[string]any
+	_ = json.Unmarshal([]byte(config), &keys)
+	l.tcpHost = dialHost(keys["tcp_address"])
+	l.httpHost = dialHost(keys["http_address"])
+	return l, nil
+}
+
+// dialHost is the host a client on this machine dials to reach a
+// listener bound to address (a config value; not a string, or absent,
+// means the default, which is on all interfaces): the loopback address
+// for an unspecified host, the configured host otherwise.
+func dialHost(address any) string {
+	s, _ := address.(string)
+	host, _, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ip.To4() != nil {
+			return "127.0.0.1"
+		}
+		return "::1"
+	}
+	return host
 }
 
 func start(config *C.char) (*Lookupd, error) {
@@ -208,7 +289,16 @@ func start(config *C.char) (*Lookupd, error) {
 		C.lookupd_stop(h)
 		return nil, err
 	}
-	return &Lookupd{h: h, tcpPort: uint16(tcp), httpPort: uint16(http)}, nil
+	l := &Lookupd{
+		h:        h,
+		waits:    make(map[*wait]struct{}),
+		tcpPort:  uint16(tcp),
+		httpPort: uint16(http),
+		tcpHost:  "127.0.0.1",
+		httpHost: "127.0.0.1",
+	}
+	l.idle.L = &l.mu
+	return l, nil
 }
 
 // TCPPort is the bound port nsqd connects to.
@@ -217,36 +307,100 @@ func (l *Lookupd) TCPPort() uint16 { return l.tcpPort }
 // HTTPPort is the bound port of the HTTP API.
 func (l *Lookupd) HTTPPort() uint16 { return l.httpPort }
 
+// TCPAddress is the host:port at which nsqd reaches the instance, what to
+// give nsqd's -lookupd-tcp-address: "127.0.0.1:PORT" when it listens on
+// loopback or on every interface (the host it was given otherwise).
+func (l *Lookupd) TCPAddress() string {
+	return net.JoinHostPort(l.tcpHost, strconv.Itoa(int(l.tcpPort)))
+}
+
+// HTTPAddress is the host:port of the HTTP API, what consumers are given
+// as their lookupd address (go-nsq's ConnectToNSQLookupd, nsqadmin's
+// -lookupd-http-address), chosen as TCPAddress chooses its host.
+func (l *Lookupd) HTTPAddress() string {
+	return net.JoinHostPort(l.httpHost, strconv.Itoa(int(l.httpPort)))
+}
+
 // Stop stops accepting, closes every connection (registered nsqd see EOF),
-// joins lookupd's threads and frees the instance. It waits for queries in
-// flight to return. Stopping again, or stopping a nil *Lookupd, does
-// nothing and returns nil.
+// joins lookupd's threads and frees the instance.
+//
+// Calls begun before Stop finish first: queries run to their end, and
+// every WaitForProducers in progress is ended at once with an error
+// matching ErrStopped (Stop never waits for a wait's deadline). Calls
+// begun after it return ErrStopped. Stopping again, or stopping a nil
+// *Lookupd, returns nil once the first Stop has finished.
 func (l *Lookupd) Stop() error {
 	if l == nil {
 		return nil
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	h := l.h
-	if h == nil {
+	if l.stopped != nil {
+		stopped := l.stopped
+		l.mu.Unlock()
+		<-stopped
 		return nil
 	}
-	// lookupd_stop consumes the handle even when it reports a failure, so
-	// it is forgotten first: a retry must not free it twice.
+	stopped := make(chan struct{})
+	l.stopped = stopped
+	defer close(stopped)
+	// From here enter refuses every call. lookupd_stop consumes the handle
+	// even when it reports a failure, so it is forgotten first: a retry
+	// must not free it twice.
+	h := l.h
 	l.h = nil
+	// A token stays fired, so a wait registered but not yet inside
+	// lookupd ends as soon as it gets there.
+	for w := range l.waits {
+		w.fire(firedByStop)
+	}
+	for l.calls > 0 {
+		l.idle.Wait()
+	}
+	l.mu.Unlock()
+	// No call is in progress and none can begin: this is the last use.
 	return call(func() C.enum_lookupd_result { return C.lookupd_stop(h) })
+}
+
+// enter begins a call on the handle, which stays valid until the matching
+// leave: Stop waits for it. w, when not nil, is a wait whose token Stop
+// fires. Once Stop has begun, enter refuses with ErrStopped.
+func (l *Lookupd) enter(w *wait) (*C.lookupd, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h == nil {
+		return nil, ErrStopped
+	}
+	l.calls++
+	if w != nil {
+		l.waits[w] = struct{}{}
+	}
+	return l.h, nil
+}
+
+// leave ends a call begun with enter. After it Stop no longer knows w, so
+// w's token may be freed.
+func (l *Lookupd) leave(w *wait) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if w != nil {
+		delete(l.waits, w)
+	}
+	l.calls--
+	if l.calls == 0 {
+		l.idle.Broadcast()
+	}
 }
 
 // query runs one lookupd_query_* function, freeing the string it returns
 // once copied into Go memory.
 func (l *Lookupd) query(fn func(h *C.lookupd, out **C.char) C.enum_lookupd_result) (string, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.h == nil {
-		return "", ErrStopped
+	h, err := l.enter(nil)
+	if err != nil {
+		return "", err
 	}
+	defer l.leave(nil)
 	var out *C.char
-	if err := call(func() C.enum_lookupd_result { return fn(l.h, &out) }); err != nil {
+	if err := call(func() C.enum_lookupd_result { return fn(h, &out) }); err != nil {
 		return "", err
 	}
 	defer C.lookupd_string_free(out)
@@ -378,6 +532,154 @@ func (l *Lookupd) Nodes() ([]Node, error) {
 		err = decode("nodes", body, &r)
 	}
 	return r.Producers, err
+}
+
+// Why a wait's cancel token was fired; the first reason is kept.
+const (
+	firedByContext int32 = iota + 1
+	firedByStop
+)
+
+// wait is one WaitForProducers call in progress: its cancel token, fired
+// by the goroutine watching its context or by Stop.
+type wait struct {
+	token *C.lookupd_cancel
+	why   atomic.Int32
+}
+
+// fire ends the wait, now if it is inside lookupd, or as soon as it gets
+// there: a token stays fired.
+func (w *wait) fire(why int32) {
+	w.why.CompareAndSwap(0, why)
+	// It can only fail for a NULL token, which w never has.
+	C.lookupd_cancel_fire(w.token)
+}
+
+// maxWaitMillis is the longest wait lookupd_wait_lookup_cancellable takes
+// at once (its timeout is a uint32 of milliseconds, about 49.7 days).
+const maxWaitMillis = math.MaxUint32
+
+// waitMillis is the timeout of the next lookupd wait for ctx: the time to
+// its deadline, rounded up so that lookupd's timeout never ends the wait
+// before the context's, or the maximum (a wait without a deadline, or
+// with one further off, waits again when it ends). It is never 0: lookupd
+// reports an elapsed timeout before a fired token, so a wait that Stop
+// ended must not be retried with no time at all, or it would spin.
+func waitMillis(ctx context.Context) uint32 {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return maxWaitMillis
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		// Past the deadline but the context is not done yet: its timer
+		// is about to fire, and the watcher then ends this wait through
+		// its token, with the context's own error.
+		return maxWaitMillis
+	}
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	if ms > maxWaitMillis {
+		return maxWaitMillis
+	}
+	return uint32(ms)
+}
+
+// WaitForProducers returns what Lookup(topic) returns as soon as the topic
+// lists at least n producers (as /lookup counts them: active and not
+// tombstoned); with n 0, as soon as the topic exists. It is woken by
+// registry changes, not by polling.
+//
+// It ends early when ctx ends, with an error wrapping ctx.Err()
+// (errors.Is(err, context.DeadlineExceeded) for a deadline,
+// errors.Is(err, context.Canceled) for a cancel), and when Stop is called,
+// with an *Error matching ErrStopped. A topic that is not a valid name
+// could never be registered: it is an *Error with Code ResultInvalidArg
+// at once, as is n < 0 or n > math.MaxUint32.
+func (l *Lookupd) WaitForProducers(ctx context.Context, topic string, n int) (LookupResult, error) {
+	var r LookupResult
+	body, err := l.WaitForProducersJSON(ctx, topic, n)
+	if err == nil {
+		err = decode("lookup", body, &r)
+	}
+	return r, err
+}
+
+// WaitForProducersJSON is WaitForProducers giving the /lookup body byte
+// for byte, as LookupJSON does.
+func (l *Lookupd) WaitForProducersJSON(ctx context.Context, topic string, n int) (string, error) {
+	if n < 0 || uint64(n) > math.MaxUint32 {
+		return "", &Error{Code: ResultInvalidArg, Message: fmt.Sprintf("wait for topic %q: %d is not a number of producers", topic, n)}
+	}
+	t, err := cString("topic", topic)
+	if err != nil {
+		return "", err
+	}
+	defer C.free(unsafe.Pointer(t))
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("lookupd: wait for topic %q: %w", topic, err)
+	}
+
+	// Deferred calls run last first: the watcher is joined, then the wait
+	// is unregistered from Stop, and only then is its token freed, when
+	// nothing can fire it any more.
+	w := new(wait)
+	if err := call(func() C.enum_lookupd_result { return C.lookupd_cancel_new(&w.token) }); err != nil {
+		return "", err
+	}
+	defer C.lookupd_cancel_free(w.token)
+	h, err := l.enter(w)
+	if err != nil {
+		return "", err
+	}
+	defer l.leave(w)
+	if done := ctx.Done(); done != nil {
+		quit := make(chan struct{})
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			select {
+			case <-done:
+				w.fire(firedByContext)
+			case <-quit:
+			}
+		}()
+		defer func() {
+			close(quit)
+			<-exited
+		}()
+	}
+
+	for {
+		var out *C.char
+		err := call(func() C.enum_lookupd_result {
+			return C.lookupd_wait_lookup_cancellable(h, t, C.uint32_t(n), C.uint32_t(waitMillis(ctx)), w.token, &out)
+		})
+		if err == nil {
+			defer C.lookupd_string_free(out)
+			return C.GoString(out), nil
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return "", err
+		}
+		switch e.Code {
+		case ResultCancelled:
+			switch w.why.Load() {
+			case firedByContext:
+				return "", fmt.Errorf("lookupd: wait for topic %q: %w", topic, ctx.Err())
+			case firedByStop:
+				return "", &Error{Code: ResultStopped, Message: fmt.Sprintf("wait for topic %q: the instance stopped", topic)}
+			}
+		case ResultTimeout:
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return "", fmt.Errorf("lookupd: wait for topic %q: %w", topic, ctxErr)
+			}
+			// The longest wait ended, or the deadline passed a moment
+			// before the context's timer fired: wait again.
+			continue
+		}
+		return "", err
+	}
 }
 
 // Version is the library's version, e.g. "0.1.0 (nsq 1.3.0)".

@@ -637,8 +637,20 @@ func TestVersion(t *testing.T) {
 }
 
 func TestResultString(t *testing.T) {
-	if s := lookupd.ResultTopicNotFound.String(); s != "LOOKUPD_ERR_TOPIC_NOT_FOUND" {
-		t.Errorf("ResultTopicNotFound.String() = %q", s)
+	for r, want := range map[lookupd.Result]string{
+		lookupd.ResultTopicNotFound: "LOOKUPD_ERR_TOPIC_NOT_FOUND",
+		lookupd.ResultTimeout:       "LOOKUPD_ERR_TIMEOUT",
+		lookupd.ResultStopped:       "LOOKUPD_ERR_STOPPED",
+		lookupd.ResultInvalidArg:    "LOOKUPD_ERR_INVALID_ARG",
+		lookupd.ResultCancelled:     "LOOKUPD_ERR_CANCELLED",
+	} {
+		if s := r.String(); s != want {
+			t.Errorf("Result(%d).String() = %q, want %q", int(r), s, want)
+		}
+	}
+	// The values are the header's, which never reuses one.
+	if lookupd.ResultTimeout != 8 || lookupd.ResultStopped != 9 || lookupd.ResultInvalidArg != 10 || lookupd.ResultCancelled != 11 {
+		t.Errorf("wait results = %d %d %d %d", lookupd.ResultTimeout, lookupd.ResultStopped, lookupd.ResultInvalidArg, lookupd.ResultCancelled)
 	}
 	if s := lookupd.Result(42).String(); s != "lookupd_result(42)" {
 		t.Errorf("Result(42).String() = %q", s)
