@@ -5,9 +5,11 @@
 //! that brings a producer back from inactivity, notifies. Nobody is
 //! notified while nobody waits: a write costs one fence and one load, so
 //! a storm of REGISTERs pays nothing for a feature it does not use.
-//! Closing (the instance stopping) wakes every waiter for good.
+//! Closing (the instance stopping) wakes every waiter for good. The
+//! snapshot writer (`crate::persist`) is a waiter too, and reads the
+//! change count to know whether the registry moved since its last write.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use event_listener::{Event, EventListener};
 
@@ -17,12 +19,15 @@ pub struct Changes {
     event: Event,
     waiters: AtomicUsize,
     closed: AtomicBool,
+    /// Counts the changes, so a reader can tell whether any happened.
+    version: AtomicU64,
 }
 
 impl Changes {
     /// Wakes every waiter, if there is any. Call after the change is
     /// visible to readers (after the write lock is released).
     pub fn notify(&self) {
+        self.version.fetch_add(1, Ordering::Relaxed);
         // Pairs with the SeqCst increment in `waiter`: either the waiter
         // is counted here, or its first look at the registry comes after
         // this change.
@@ -37,6 +42,12 @@ impl Changes {
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.event.notify(usize::MAX);
+    }
+
+    /// How many changes there have been: equal readings mean nothing
+    /// changed in between.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
     }
 
     /// Whether the instance has stopped.

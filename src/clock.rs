@@ -13,6 +13,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
 
+/// Where the process starts on the registry's clock: 2^60 ns (36 years)
+/// after its zero, so moments before the process started (a tombstone set
+/// before a restart, restored from a snapshot) are still on the clock.
+const START: u64 = 1 << 60;
+
 struct Base {
     instant: Instant,
     unix_nanos: i64,
@@ -33,7 +38,15 @@ impl Timestamp {
     /// The current time.
     pub fn now() -> Timestamp {
         let elapsed = base().instant.elapsed();
-        Timestamp(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+        Timestamp(START.saturating_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)))
+    }
+
+    /// The moment `ago` before this one.
+    pub fn minus(self, ago: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_sub(u64::try_from(ago.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// The time elapsed from `earlier` to `self` (zero if `earlier` is later).
@@ -41,16 +54,31 @@ impl Timestamp {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
+    /// The moment `later` after this one (for tests).
+    #[doc(hidden)]
+    pub fn plus_for_test(self, later: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_add(u64::try_from(later.as_nanos()).unwrap_or(u64::MAX)),
+        )
+    }
+
     /// The same moment as an `Instant`, for timers.
     pub fn instant(self) -> Instant {
-        base().instant + Duration::from_nanos(self.0)
+        let b = base().instant;
+        if self.0 >= START {
+            b + Duration::from_nanos(self.0 - START)
+        } else {
+            b.checked_sub(Duration::from_nanos(START - self.0))
+                .unwrap_or(b)
+        }
     }
 
     /// Wall-clock Unix nanoseconds, as Go's `time.Time.UnixNano` shows them.
     pub fn unix_nanos(self) -> i64 {
-        base()
-            .unix_nanos
-            .saturating_add(i64::try_from(self.0).unwrap_or(i64::MAX))
+        let since_start = i128::from(self.0) - i128::from(START);
+        let nanos = i128::from(base().unix_nanos) + since_start;
+        i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
     }
 }
 

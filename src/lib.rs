@@ -19,8 +19,9 @@
 //! - Service: [`tcp`] (the V1 codec and one nsqd connection), [`http`]
 //!   (routing, the answers, one connection), [`state`] (what an instance
 //!   shares) and [`changes`] (how waiters learn of registry changes),
-//!   [`wait`] (waiting for producers), [`metrics`], [`logging`], and
-//!   [`server`] (bind, then a runtime-agnostic serving future).
+//!   [`wait`] (waiting for producers), [`persist`] (the snapshot on
+//!   disk), [`metrics`], [`logging`], and [`server`] (bind, then a
+//!   runtime-agnostic serving future).
 //! - Surfaces: [`handle`] (an instance on its own threads), [`ffi`] (the C
 //!   ABI over a handle), and the `nsqlookupd` binary (`src/bin`), which
 //!   reads [`config::cli`].
@@ -38,6 +39,7 @@ pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod names;
+pub mod persist;
 pub mod registry;
 pub mod server;
 pub mod state;

@@ -112,6 +112,7 @@ impl State {
                 counts: registry.counts(),
                 inactive: registry.inactive_producers(now, self.opts.inactive_producer_timeout),
                 tombstoned: registry.tombstoned(now, self.opts.tombstone_lifetime),
+                restored_awaiting: registry.restored_awaiting(),
             }
         };
         self.metrics.render(&gauges, &self.conns)

@@ -72,6 +72,11 @@ pub struct Options {
     pub tls_cert: String,
     /// PEM private key for HTTPS (ours).
     pub tls_key: String,
+    /// Directory of the registry's snapshot; empty: none (ours).
+    pub data_path: String,
+    /// How long producers restored from the snapshot are answered while
+    /// their nsqd has not identified again (ours).
+    pub restart_grace: Duration,
 }
 
 impl Default for Options {
@@ -104,6 +109,10 @@ impl Default for Options {
             https_address: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            data_path: String::new(),
+            // nsqd notices a lost connection on its next 15 s PING and
+            // reconnects on the one after: up to 30 s, and a margin.
+            restart_grace: Duration::from_secs(45),
         }
     }
 }
@@ -171,6 +180,7 @@ impl Options {
                     "https_address" => self.https_address = v,
                     "tls_cert" => self.tls_cert = v,
                     "tls_key" => self.tls_key = v,
+                    "data_path" => self.data_path = v,
                     _ => unreachable!("text option {key} has no field"),
                 }
             }
@@ -188,6 +198,7 @@ impl Options {
                     "identify_timeout" => self.identify_timeout = v,
                     "http_header_timeout" => self.http_header_timeout = v,
                     "http_idle_timeout" => self.http_idle_timeout = v,
+                    "restart_grace" => self.restart_grace = v,
                     _ => unreachable!("duration option {key} has no field"),
                 }
             }
@@ -284,6 +295,8 @@ impl Options {
             "https_address" => self.https_address.clone(),
             "tls_cert" => self.tls_cert.clone(),
             "tls_key" => self.tls_key.clone(),
+            "data_path" => self.data_path.clone(),
+            "restart_grace" => duration::format(self.restart_grace),
             _ => String::new(),
         }
     }
@@ -495,6 +508,11 @@ mod tests {
         assert_eq!(o.inactive_producer_timeout, Duration::from_millis(250));
         assert_eq!(o.threads, 2);
         assert_eq!(o.log_level, Level::Error);
+        o.apply_json(r#"{"data_path":"/var/lib/lookupd","restart_grace":"1m"}"#)
+            .unwrap();
+        assert_eq!(o.data_path, "/var/lib/lookupd");
+        assert_eq!(o.restart_grace, Duration::from_secs(60));
+        assert_eq!(Options::default().display("restart_grace"), "45s");
     }
 
     #[test]

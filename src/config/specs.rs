@@ -158,6 +158,16 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Text,
         help: "path to the PEM private key for HTTPS",
     },
+    Spec {
+        name: "data_path",
+        kind: Kind::Text,
+        help: "directory to keep a snapshot of the registry in, read back at start (empty: none)",
+    },
+    Spec {
+        name: "restart_grace",
+        kind: Kind::Duration,
+        help: "how long producers restored from the snapshot are answered before their nsqd identifies again",
+    },
 ];
 
 /// Looks an option up by underscore name.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::channels::ChanId;
-use super::producer::NO_SLOT;
+use super::producer::{Origin, NO_SLOT};
 use super::topic::Topic;
 use super::{Counts, Registry};
 
@@ -122,8 +122,33 @@ impl Registry {
                 return Err(format!("tombstone of {id} in {topic} outlived it"));
             }
         }
+        self.check_restoration()?;
         if counts != self.counts {
             return Err(format!("counts {:?} != actual {:?}", self.counts, counts));
+        }
+        Ok(())
+    }
+
+    fn check_restoration(&self) -> Result<(), String> {
+        for (_, e) in self.producers.slots() {
+            let pending = self.restoration.is_pending(e.id);
+            let restored = !matches!(e.origin, Origin::Live);
+            if pending != restored {
+                return Err(format!(
+                    "producer {} restored {restored} but pending {pending}",
+                    e.id
+                ));
+            }
+        }
+        for id in self.restoration.awaiting() {
+            let origin = self
+                .producers
+                .slot(id)
+                .and_then(|s| self.producers.get(s))
+                .map(|e| &e.origin);
+            if !matches!(origin, Some(Origin::Restored)) {
+                return Err(format!("awaited producer {id} is not a restored one"));
+            }
         }
         Ok(())
     }

@@ -12,9 +12,11 @@
 //!   for the common one-producer, one-channel topic;
 //! - by producer ([`producer`]): a table of producers, which topics refer
 //!   to by slot, each with the names of the topics it holds;
-//! - channel names, interned ([`channels`]): each distinct name once;
+//! - channel names, interned (`channels`): each distinct name once;
 //! - the few tombstoned registrations, by producer and topic
-//!   ([`tombstones`]).
+//!   ([`tombstones`]);
+//! - the producers restored from a snapshot, until their nsqd comes back
+//!   ([`restore`]); [`image`] is what a snapshot holds.
 //!
 //! Every operation therefore costs in proportion to what it touches or
 //! returns, never to the size of the database, and a topic held by one
@@ -34,7 +36,10 @@
 mod blocks;
 mod channels;
 mod check;
+pub mod image;
+mod keys;
 pub mod producer;
+pub mod restore;
 pub mod tombstones;
 pub mod topic;
 
@@ -47,6 +52,7 @@ use blocks::Blocks;
 use channels::Channels;
 use producer::Producers;
 pub use producer::{PeerInfo, Producer, ProducerId, Slot};
+use restore::Restoration;
 use tombstones::Tombstones;
 use topic::Topic;
 
@@ -181,6 +187,8 @@ pub struct Registry {
     /// `/topics` can be reused until it changes.
     topics_generation: u64,
     tombstones: Tombstones,
+    /// Producers restored from a snapshot, until their nsqd comes back.
+    restoration: Restoration,
 }
 
 impl Registry {

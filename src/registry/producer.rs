@@ -8,7 +8,7 @@
 //! Those names are packed into one buffer per producer (a length byte and
 //! the bytes), a few bytes a registration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -126,6 +126,21 @@ pub(super) struct ProducerEntry {
     pub(super) id: ProducerId,
     pub(super) producer: Arc<Producer>,
     pub(super) topics: TopicList,
+    /// Whether it came from a live connection or from a snapshot.
+    pub(super) origin: Origin,
+}
+
+/// Where a producer's registrations come from (see `super::restore`).
+#[derive(Debug)]
+pub(super) enum Origin {
+    /// Its live connection registered them.
+    Live,
+    /// A snapshot: its nsqd has not identified since the restart.
+    Restored,
+    /// A snapshot, taken over by its nsqd's live connection: the keys of
+    /// the restored registrations that connection has not registered
+    /// again yet (a topic, or a topic and channel).
+    TakenOver(HashSet<(Name, Option<Name>)>),
 }
 
 /// The names of the topics one producer holds, packed one after the other
@@ -224,12 +239,13 @@ pub(super) struct Producers {
 }
 
 impl Producers {
-    fn insert(&mut self, producer: Arc<Producer>) -> Slot {
+    pub(super) fn insert(&mut self, producer: Arc<Producer>, origin: Origin) -> Slot {
         let id = producer.id;
         let entry = ProducerEntry {
             id,
             producer,
             topics: TopicList::default(),
+            origin,
         };
         let slot = match self.free.pop() {
             Some(s) => {
@@ -269,8 +285,13 @@ impl Producers {
 
     /// The topic list of the producer at `slot`.
     pub(super) fn topics_mut(&mut self, slot: Slot) -> &mut TopicList {
+        &mut self.entry_mut(slot).topics
+    }
+
+    /// The entry at `slot`, which holds a producer.
+    pub(super) fn entry_mut(&mut self, slot: Slot) -> &mut ProducerEntry {
         match self.slots.get_mut(slot as usize) {
-            Some(Some(e)) => &mut e.topics,
+            Some(Some(e)) => e,
             // Slots come from `slot`, for producers still in the table.
             _ => unreachable!("slot {slot} is empty"),
         }
@@ -302,11 +323,26 @@ impl Producers {
 }
 
 impl Registry {
-    /// Adds an identified producer (the `client::` registration).
+    /// Adds an identified producer (the `client::` registration). A
+    /// producer restored from a snapshot with the same broadcast address
+    /// and ports is taken over instead (see `super::restore`).
     pub fn identify(&mut self, info: PeerInfo, now: Timestamp) -> Arc<Producer> {
+        if let Some(producer) = self.take_over(&info, now) {
+            return producer;
+        }
+        self.add_producer(info, now, Origin::Live)
+    }
+
+    /// Adds a producer to the table.
+    pub(super) fn add_producer(
+        &mut self,
+        info: PeerInfo,
+        now: Timestamp,
+        origin: Origin,
+    ) -> Arc<Producer> {
         self.next_id += 1;
         let producer = Arc::new(Producer::new(self.next_id, info, now));
-        self.producers.insert(producer.clone());
+        self.producers.insert(producer.clone(), origin);
         self.counts.producers += 1;
         producer
     }
@@ -369,6 +405,7 @@ impl Registry {
         if !self.producers.topics_mut(slot).is_empty() {
             return false;
         }
+        self.forget_restored(slot);
         self.producers.remove(id);
         self.tombstones.forget_producer(id);
         self.counts.producers -= 1;

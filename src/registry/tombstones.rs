@@ -80,6 +80,23 @@ impl Registry {
         n
     }
 
+    /// Tombstones producer `id`'s registration of `topic` as of `at` (a
+    /// tombstone read back from a snapshot). Whether the registration
+    /// exists.
+    pub(super) fn set_tombstone(&mut self, id: ProducerId, topic: &Name, at: Timestamp) -> bool {
+        let Some(slot) = self.producers.slot(id) else {
+            return false;
+        };
+        let registered = self
+            .topics
+            .get(topic.as_bytes())
+            .is_some_and(|t| t.producer_slots().any(|s| s == slot));
+        if registered {
+            self.tombstones.set(id, topic, at);
+        }
+        registered
+    }
+
     /// How many topic registrations a tombstone hides at `now`.
     pub fn tombstoned(&self, now: Timestamp, lifetime: Duration) -> usize {
         self.tombstones

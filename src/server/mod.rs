@@ -22,7 +22,9 @@ mod listen;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_net::TcpListener;
 use futures_rustls::TlsAcceptor;
@@ -32,6 +34,7 @@ use smol::Executor;
 use crate::config::{OptionError, Options};
 use crate::http::tls;
 use crate::logging::{logf, Level, Logger};
+use crate::persist;
 use crate::state::State;
 use crate::version::version_line;
 use accept::{accept_loop, Protocol};
@@ -88,6 +91,9 @@ impl From<OptionError> for StartError {
 /// A bound, not yet serving, instance.
 pub struct Lookupd {
     state: Arc<State>,
+    /// When the producers restored from the snapshot stop being answered
+    /// without their nsqd, if any were restored.
+    grace_until: Option<Instant>,
     tcp: TcpListener,
     http: TcpListener,
     https: Option<(TcpListener, TlsAcceptor)>,
@@ -120,6 +126,14 @@ impl Lookupd {
                 })?,
             )
         };
+        if !opts.data_path.is_empty() {
+            persist::file::prepare(Path::new(&opts.data_path)).map_err(|message| {
+                StartError::Options(OptionError {
+                    key: "data_path".into(),
+                    message,
+                })
+            })?;
+        }
         // As Go, the line `-version` prints.
         logf!(log, Level::Info, "{}", version_line());
         let tcp = listen(&opts.tcp_address)?;
@@ -136,7 +150,15 @@ impl Lookupd {
         };
         let mut state = State::new(opts, log, tcp_addr.port(), http_addr.port());
         state.auth_token = token;
+        // Before serving: restored producers are answered from the first
+        // request on.
+        let grace_until = if state.opts.data_path.is_empty() {
+            None
+        } else {
+            persist::restore(&state)
+        };
         Ok(Lookupd {
+            grace_until,
             state: Arc::new(state),
             tcp,
             http,
@@ -187,7 +209,23 @@ impl Lookupd {
             http_addr,
             https_addr,
             executor,
+            grace_until,
         } = self;
+        let writer = if state.opts.data_path.is_empty() {
+            None
+        } else {
+            match persist::Writer::start(state.clone()) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    logf!(
+                        state.log,
+                        Level::Error,
+                        "SNAPSHOT: cannot start the writer thread - {e}; no snapshots will be written"
+                    );
+                    None
+                }
+            }
+        };
         logf!(state.log, Level::Info, "TCP: listening on {tcp_addr}");
         logf!(state.log, Level::Info, "HTTP: listening on {http_addr}");
         if let Some(addr) = https_addr {
@@ -208,10 +246,20 @@ impl Lookupd {
                 }
             },
         );
+        let grace = async {
+            if let Some(until) = grace_until {
+                persist::end_grace(state.clone(), until).await;
+            }
+        };
         ex.run(future::or(shutdown, async {
-            future::zip(accepting, state.trimmer.run()).await;
+            future::zip(accepting, future::zip(state.trimmer.run(), grace)).await;
         }))
         .await;
+        // The last snapshot, while the connections (closed when the
+        // executor goes) still hold their registrations.
+        if let Some(w) = writer {
+            w.stop();
+        }
         // Waits for producers end here: nothing will register any more.
         state.changes.close();
         logf!(state.log, Level::Info, "TCP: closing {tcp_addr}");

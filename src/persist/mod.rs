@@ -1,0 +1,337 @@
+//! Restarts that lose nothing: a snapshot of the registry on disk
+//! (`-data-path`), read back before serving.
+//!
+//! The registry is soft state that nsqd rebuilds, but only after a restart
+//! has left consumers blind for up to half a minute, and what operators
+//! did over HTTP (tombstones, keys created ahead of their producers) would
+//! be lost for good. So, with a data path:
+//!
+//! - a writer thread of its own takes an image of the registry (a page of
+//!   topics per hold of the read lock) within a second of a change,
+//!   coalescing a storm of changes into one write, and once more on a
+//!   graceful stop; no connection ever waits on the disk ([`Writer`]);
+//! - the file is versioned, checksummed and replaced atomically
+//!   ([`mod@format`], [`mod@file`]);
+//! - on start, before anything is served, it is read back ([`restore`]):
+//!   its producers are answered as if connected until their nsqd comes
+//!   back or the grace window (`-restart-grace`) ends ([`end_grace`]); its
+//!   keys and tombstones are back at once. A damaged snapshot is moved
+//!   aside with a warning and the instance starts empty: the snapshot
+//!   helps a start, it never stops one.
+
+pub mod file;
+pub mod format;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_io::Timer;
+use smol::future;
+
+use crate::config::duration;
+use crate::logging::{logf, Level};
+use crate::registry::image::{ImageProducer, ImageTombstone, ImageTopic, Restored};
+use crate::registry::ProducerId;
+use crate::state::State;
+use format::{Encoder, Visit};
+
+/// How long the writer waits after a change for more, so that a storm of
+/// REGISTERs is written once.
+const COALESCE: Duration = Duration::from_millis(250);
+
+/// Topics imaged per hold of the registry's read lock.
+const PAGE: usize = 16 * 1024;
+
+/// Restored registrations removed per hold of the write lock when the
+/// grace window ends.
+const GRACE_BATCH: usize = 32;
+
+fn unix_nanos_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Reads the snapshot in `state`'s data path back into its (empty)
+/// registry, logging what happened. A missing snapshot is an empty start;
+/// an unreadable one is moved aside, with a warning, and the start is
+/// empty too. Returns when the grace window for the restored producers
+/// ends, if any were restored.
+pub fn restore(state: &State) -> Option<Instant> {
+    let dir = Path::new(&state.opts.data_path);
+    let shown = file::path(dir);
+    let shown = shown.display();
+    let started = Instant::now();
+    let bytes = match file::read(dir) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            logf!(
+                state.log,
+                Level::Info,
+                "SNAPSHOT: none at {shown}, starting empty"
+            );
+            return None;
+        }
+        Err(e) => {
+            logf!(
+                state.log,
+                Level::Warn,
+                "SNAPSHOT: cannot read {shown} - {e}; starting empty"
+            );
+            return None;
+        }
+    };
+    let taken_at = match format::check(&bytes) {
+        Ok(at) => at,
+        Err(why) => {
+            let aside = match file::move_aside(dir) {
+                Ok(to) => format!("moved aside to {}", to.display()),
+                Err(e) => format!("could not move it aside - {e}"),
+            };
+            logf!(
+                state.log,
+                Level::Warn,
+                "SNAPSHOT: {shown} is unreadable ({why}); {aside}; starting empty"
+            );
+            return None;
+        }
+    };
+    let ago = Duration::from_nanos(u64::try_from(unix_nanos_now() - taken_at).unwrap_or(0));
+    let now = state.now();
+    let mut into = Restorer {
+        state,
+        then: now.minus(ago),
+        ids: Vec::new(),
+        done: Restored::default(),
+        before: state.read().counts(),
+    };
+    if let Err(e) = format::read(&bytes, &mut into) {
+        // Checked above, so this is a bug; the registry may be half full.
+        logf!(state.log, Level::Error, "SNAPSHOT: {shown} - {e}");
+    }
+    let done = into.done;
+    let grace = state.opts.restart_grace;
+    logf!(
+        state.log,
+        Level::Info,
+        "SNAPSHOT: restored {} producers (answered for {} or until their nsqd identifies), {} topics, {} channels, {} registrations, {} tombstones from {shown}, taken {} ago, in {}",
+        done.producers,
+        duration::format(grace),
+        done.topics,
+        done.channels,
+        done.registrations,
+        done.tombstones,
+        duration::format(ago),
+        duration::format(started.elapsed())
+    );
+    (done.producers > 0).then(|| Instant::now() + grace)
+}
+
+/// Applies a snapshot to the registry as it is read.
+struct Restorer<'a> {
+    state: &'a State,
+    then: crate::clock::Timestamp,
+    ids: Vec<ProducerId>,
+    done: Restored,
+    before: crate::registry::Counts,
+}
+
+impl Visit for Restorer<'_> {
+    fn producers(&mut self, producers: Vec<ImageProducer>) {
+        self.ids = self.state.write().restore_producers(&producers, self.then);
+    }
+
+    fn topic(&mut self, topic: &ImageTopic) {
+        self.state.write().restore_topic(topic, &self.ids);
+    }
+
+    fn tombstones(&mut self, tombstones: Vec<ImageTombstone>) {
+        let mut registry = self.state.write();
+        let restored = tombstones
+            .iter()
+            .filter(|t| registry.restore_tombstone(t, &self.ids, self.then))
+            .count();
+        self.done = registry.restored_since(self.before);
+        self.done.producers = self.ids.len();
+        self.done.tombstones = restored;
+    }
+}
+
+/// Takes an image of the registry, a page of topics at a time, as the
+/// bytes of a snapshot.
+pub fn snapshot(state: &State) -> Vec<u8> {
+    let now = state.now();
+    let taken_at = unix_nanos_now();
+    let (producers, index) = state.read().image_producers(now);
+    let mut encoder = Encoder::new(taken_at, &producers);
+    let mut after = None;
+    loop {
+        after = state
+            .read()
+            .image_topics_page(after.as_ref(), PAGE, &index, |t| encoder.topic(t));
+        if after.is_none() {
+            break;
+        }
+    }
+    let tombstones = state.read().image_tombstones(now, &index);
+    encoder.finish(&tombstones)
+}
+
+/// The thread that keeps the snapshot current.
+#[derive(Debug)]
+pub struct Writer {
+    stop: smol::channel::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts writing `state`'s snapshot into its data path.
+    pub fn start(state: Arc<State>) -> std::io::Result<Writer> {
+        let (stop, stopped) = smol::channel::bounded(1);
+        let dir = PathBuf::from(&state.opts.data_path);
+        let thread = std::thread::Builder::new()
+            .name("lookupd-snapshot".into())
+            .spawn(move || async_io::block_on(keep_current(&state, &dir, stopped)))?;
+        Ok(Writer { stop, thread })
+    }
+
+    /// Writes the snapshot once more, if anything changed since the last
+    /// one, and ends the thread.
+    pub fn stop(self) {
+        self.stop.close();
+        let _ = self.thread.join();
+    }
+}
+
+async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receiver<()>) {
+    let waiter = state.changes.waiter();
+    let mut written: Option<u64> = None;
+    let stop = || async {
+        let _ = stopped.recv().await;
+        true
+    };
+    loop {
+        let changed = waiter.listen();
+        let version = state.changes.version();
+        if written == Some(version) {
+            let stopping = future::or(stop(), async {
+                changed.await;
+                false
+            })
+            .await;
+            if stopping {
+                break;
+            }
+            continue;
+        }
+        // Let a storm of changes settle into one write.
+        let stopping = future::or(stop(), async {
+            Timer::after(COALESCE).await;
+            false
+        })
+        .await;
+        let version = state.changes.version();
+        write(state, dir);
+        written = Some(version);
+        if stopping {
+            return;
+        }
+    }
+    if written != Some(state.changes.version()) {
+        write(state, dir);
+    }
+}
+
+/// Takes and writes one snapshot, counting it in the metrics.
+fn write(state: &State, dir: &Path) {
+    let started = Instant::now();
+    let bytes = snapshot(state);
+    let stats = &state.metrics.snapshots;
+    logf!(
+        state.log,
+        Level::Debug,
+        "SNAPSHOT: writing {} bytes to {}",
+        bytes.len(),
+        file::path(dir).display()
+    );
+    match file::write(dir, &bytes) {
+        Ok(()) => {
+            let took = started.elapsed();
+            stats.writes.fetch_add(1, Ordering::Relaxed);
+            stats.last_nanos.store(
+                u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            stats
+                .last_bytes
+                .store(bytes.len() as u64, Ordering::Relaxed);
+            stats.last_success_unix.store(
+                u64::try_from(unix_nanos_now() / 1_000_000_000).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            logf!(
+                state.log,
+                Level::Debug,
+                "SNAPSHOT: wrote {} bytes to {} in {}",
+                bytes.len(),
+                file::path(dir).display(),
+                duration::format(took)
+            );
+        }
+        Err(e) => {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+            logf!(
+                state.log,
+                Level::Error,
+                "SNAPSHOT: failed to write {} - {e}",
+                file::path(dir).display()
+            );
+        }
+    }
+}
+
+/// At `until`, ends the grace window of the restored producers: those
+/// whose nsqd did not come back are removed, and so are the restored
+/// registrations of those that came back but did not register them again.
+pub async fn end_grace(state: Arc<State>, until: Instant) {
+    Timer::at(until).await;
+    let (mut gone, mut dropped) = (0, 0);
+    loop {
+        let step = state.write().end_grace_step(GRACE_BATCH);
+        for p in &step.gone {
+            let i = p.info();
+            logf!(
+                state.log,
+                Level::Info,
+                "DB: restored producer {}:{} (TCP {}) did not come back within {}; removed",
+                i.broadcast_address,
+                i.http_port,
+                i.tcp_port,
+                duration::format(state.opts.restart_grace)
+            );
+        }
+        for (p, key) in &step.dropped {
+            logf!(
+                state.log,
+                Level::Info,
+                "DB: client({}) UNREGISTER {key} (restored, not registered again)",
+                p.info().remote_address
+            );
+        }
+        gone += step.gone.len();
+        dropped += step.dropped.len();
+        if step.done {
+            break;
+        }
+        future::yield_now().await;
+    }
+    logf!(
+        state.log,
+        Level::Info,
+        "SNAPSHOT: grace window over: {gone} restored producers removed, {dropped} restored registrations not registered again removed"
+    );
+    state.trimmer.soon();
+}
