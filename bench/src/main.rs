@@ -28,10 +28,12 @@ usage: loadgen SCENARIO --tcp ADDR --http ADDR [--pid PID] [--label NAME] [--tag
 Scenarios (each prints one JSON line to stdout and a human line to stderr):
   lookup            [--producers 1 --topics 1 --channels 1 --layout shared|disjoint]
                     [--scrape-ms N: GET /metrics every N ms during the load]
+                    [--churn-ms N: REGISTER/UNREGISTER a topic every N ms during the load]
                     [--concurrency 64 --duration 10 --warmup 1]
   query             --endpoint nodes|topics|channels  [fleet and load options as lookup;
                     fleet defaults 100 x 100] [--sequential 21]
   register          [--producers 100 --topics 1000 --channels 1 --layout shared]
+                    [--hold S: keep the fleet connected S seconds after registering]
   ping              [--connections 50 --duration 10 --warmup 1]
   idle              --pid PID [--connections 10000 --settle 1]
   disconnect-storm  [--producers 100 --topics 1000 --channels 1] [load options]

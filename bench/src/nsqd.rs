@@ -205,6 +205,14 @@ impl Nsqd {
         future::try_zip(write, read).await.map(|_| ())
     }
 
+    /// Sends one command and reads its `OK`.
+    pub async fn command(&mut self, line: &str) -> io::Result<()> {
+        self.stream
+            .write_all(format!("{line}\n").as_bytes())
+            .await?;
+        self.expect_ok(line).await
+    }
+
     /// One PING round trip.
     pub async fn ping(&mut self) -> io::Result<()> {
         self.stream.write_all(b"PING\n").await?;

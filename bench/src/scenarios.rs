@@ -350,6 +350,7 @@ pub async fn lookup(c: Common, a: Args) -> Res<()> {
     let layout = layout_args(&a, 1, 1)?;
     let l = load_args(&a)?;
     let scrape_ms: u64 = a.get("scrape-ms", 0u64)?;
+    let churn_ms: u64 = a.get("churn-ms", 0u64)?;
     a.finish()?;
     let mut f = Figures::default();
     let fleet = registered_fleet(&c, layout, &mut f).await?;
@@ -358,9 +359,13 @@ pub async fn lookup(c: Common, a: Args) -> Res<()> {
     let stop_scraping = Arc::new(AtomicBool::new(false));
     let scraper =
         (scrape_ms > 0).then(|| rt::spawn(scrape(c.http, scrape_ms, stop_scraping.clone())));
+    let churner = (churn_ms > 0).then(|| rt::spawn(churn(c.tcp, churn_ms, stop_scraping.clone())));
     let w = window(t0, l.warmup, l.duration, c.pid).await;
     let out = load.finish().await;
     stop_scraping.store(true, Ordering::Relaxed);
+    if let Some(task) = churner {
+        f.put("churn_changes", task.await? as f64);
+    }
     if let Some(task) = scraper {
         let times = task.await;
         f.put("scrapes", times.len() as f64);
@@ -370,12 +375,36 @@ pub async fn lookup(c: Common, a: Args) -> Res<()> {
     load_figures(&mut f, &out, &w, "req_per_s", l.concurrency);
     let mut params = layout_params(&layout);
     params["scrape_ms"] = json!(scrape_ms);
+    params["churn_ms"] = json!(churn_ms);
     load_params(&mut params, &l, &c);
     let human = human_load(&f, "req_per_s", "req/s");
     let case = format!("lookup {} c={}", layout_case(&layout), l.concurrency);
     emit(&c, "lookup", case, params, &f, human);
     report_errors(&out);
     Ok(())
+}
+
+/// A producer of its own registering and unregistering a topic every
+/// `every_ms` until stopped, so the registry keeps changing (and, with a
+/// data path, the server keeps writing snapshots). How many changes.
+async fn churn(addr: SocketAddr, every_ms: u64, stop: Arc<AtomicBool>) -> Res<u64> {
+    let mut n = crate::nsqd::Nsqd::connect(addr, 999_999)
+        .await
+        .map_err(io("churn connect"))?;
+    let mut changes = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let verb = if changes % 2 == 0 {
+            "REGISTER"
+        } else {
+            "UNREGISTER"
+        };
+        n.command(&format!("{verb} churn"))
+            .await
+            .map_err(io("churn"))?;
+        changes += 1;
+        Timer::after(Duration::from_millis(every_ms)).await;
+    }
+    Ok(changes)
 }
 
 /// GET /metrics every `every_ms` until stopped; the scrape times in ms.
@@ -498,6 +527,7 @@ pub async fn query(c: Common, a: Args) -> Res<()> {
 /// `register`: REGISTER throughput, every producer pipelining at once.
 pub async fn register(c: Common, a: Args) -> Res<()> {
     let layout = layout_args(&a, 100, 1000)?;
+    let hold = secs(&a, "hold", 0.0)?;
     a.finish()?;
     let mut fleet = Fleet::connect(c.tcp, layout)
         .await
@@ -516,7 +546,6 @@ pub async fn register(c: Common, a: Args) -> Res<()> {
     }
     f.opt("loadgen_cpu_pct", own);
     f.opt("server_cpu_pct", server);
-    fleet.close();
     let human = format!(
         "{:.0} registrations/s ({} in {:.3} s), cpu server {:.0}% loadgen {:.0}%",
         f.get("reg_per_s"),
@@ -527,6 +556,9 @@ pub async fn register(c: Common, a: Args) -> Res<()> {
     );
     let case = format!("register {}", layout_case(&layout));
     emit(&c, "register", case, layout_params(&layout), &f, human);
+    // Connected a while longer, registrations held (for a snapshot).
+    Timer::after(hold).await;
+    fleet.close();
     Ok(())
 }
 
