@@ -21,7 +21,7 @@ DURATION=${DURATION:-$(q 2 10)}
 WARMUP=${WARMUP:-$(q 0.5 1)}
 CONCURRENCY=${CONCURRENCY:-64}
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
-SCENARIOS=${SCENARIOS:-"scaling lookup-empty query-nodes query-topics query-channels register ping idle disconnect-storm register-stream scrape"}
+SCENARIOS=${SCENARIOS:-"scaling lookup-empty query-nodes query-topics query-channels register ping idle disconnect-storm register-stream scrape large"}
 IMPLS=${IMPLS:-"ours go"}
 
 SCALING_PRODUCERS=${SCALING_PRODUCERS:-100}
@@ -40,6 +40,9 @@ STREAM_REGISTRATIONS=${STREAM_REGISTRATIONS:-$(q 10000 100000)}
 STREAM_PRODUCERS=${STREAM_PRODUCERS:-$(q 20 100)}
 STREAM_RATE=${STREAM_RATE:-0}
 STREAM_LOADGEN_THREADS=${STREAM_LOADGEN_THREADS:-2}
+LARGE_PRODUCERS=${LARGE_PRODUCERS:-$(q 100 1000)}
+LARGE_TOPICS=${LARGE_TOPICS:-$(q 100 1000)}
+LARGE_LAYOUTS=${LARGE_LAYOUTS:-"disjoint shared"}
 
 OUT=${OUT:-$(q "$HERE/results/quick" "$HERE/results")}
 STAMP=${STAMP:-$(date -u +%Y%m%d-%H%M%S)}
@@ -207,6 +210,19 @@ for run in $(seq 1 "$RUNS"); do
                     THREADS=$STREAM_LOADGEN_THREADS measure "$impl" register-stream --registrations "$STREAM_REGISTRATIONS" \
                         --producers "$STREAM_PRODUCERS" --layout "$LAYOUT" --rate "$STREAM_RATE" \
                         --warmup "$WARMUP" --concurrency "$CONCURRENCY"
+                done
+                ;;
+            large)
+                # 10^6 registrations (by default): register time, RSS, first
+                # /topics, /nodes, /lookup against /ping. Go's /nodes takes
+                # minutes there: one request, given up after two minutes.
+                for layout in $LARGE_LAYOUTS; do
+                    for impl in $AVAILABLE; do
+                        extra=()
+                        [ "$impl" = go ] && extra=(--nodes-requests 1 --request-timeout 120)
+                        measure "$impl" large --tag large --producers "$LARGE_PRODUCERS" \
+                            --topics "$LARGE_TOPICS" --layout "$layout" "${extra[@]}" "${LOAD[@]}"
+                    done
                 done
                 ;;
             *)

@@ -70,10 +70,11 @@ for size in $SIZES; do
                 start -data-path="$DATA"
                 ready_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.6f", b - a }')
                 restore_s=$(metric nsqlookupd_snapshot_restore_duration_seconds)
+                rss=$(awk '/VmRSS/ { print $2 }' /proc/"$PID"/status)
                 restored=$(metric nsqlookupd_producers_restored_awaiting)
                 stop
-                printf '{"scenario":"snapshot","case":"snapshot %s registrations","impl":"ours","tag":"snapshot","params":{"registrations":%s},"figures":{"write_s":%s,"snapshot_bytes":%s,"writes_during_load":%s,"restore_s":%s,"restart_ready_s":%s,"restored_producers":%s}}\n' \
-                    "$size" "$size" "$write_s" "$bytes" "$writes" "$restore_s" "$ready_s" "$restored" >>"$RESULTS"
+                printf '{"scenario":"snapshot","case":"snapshot %s registrations","impl":"ours","tag":"snapshot","params":{"registrations":%s},"figures":{"write_s":%s,"snapshot_bytes":%s,"writes_during_load":%s,"restore_s":%s,"restart_ready_s":%s,"restored_producers":%s,"restored_rss_kib":%s}}\n' \
+                    "$size" "$size" "$write_s" "$bytes" "$writes" "$restore_s" "$ready_s" "$restored" "$rss" >>"$RESULTS"
                 echo "[ours] snapshot $size: write ${write_s}s, ${bytes} bytes, ${writes} writes during the load; restore ${restore_s}s, ready after ${ready_s}s" >&2
             else
                 stop

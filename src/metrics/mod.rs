@@ -152,6 +152,8 @@ pub struct SnapshotStats {
     pub last_bytes: AtomicU64,
     /// When it was written: Unix seconds (0: never).
     pub last_success_unix: AtomicU64,
+    /// How long reading the snapshot back at start took, in nanoseconds.
+    pub restore_nanos: AtomicU64,
 }
 
 /// Counters and histograms updated as lookupd works.

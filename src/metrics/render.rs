@@ -176,6 +176,11 @@ impl Metrics {
             ConstGauge::new(snap.last_nanos.load(Ordering::Relaxed) as f64 / 1e9),
         );
         r.register(
+            "snapshot_restore_duration_seconds",
+            "How long reading the snapshot back at start took",
+            ConstGauge::new(snap.restore_nanos.load(Ordering::Relaxed) as f64 / 1e9),
+        );
+        r.register(
             "snapshot_last_bytes",
             "The size of the last snapshot",
             gauge(snap.last_bytes.load(Ordering::Relaxed) as usize),

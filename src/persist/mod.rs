@@ -114,6 +114,11 @@ pub fn restore(state: &State) -> Option<Instant> {
     }
     let done = into.done;
     let grace = state.opts.restart_grace;
+    let took = started.elapsed();
+    state.metrics.snapshots.restore_nanos.store(
+        u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
     logf!(
         state.log,
         Level::Info,
@@ -125,7 +130,7 @@ pub fn restore(state: &State) -> Option<Instant> {
         done.registrations,
         done.tombstones,
         duration::format(ago),
-        duration::format(started.elapsed())
+        duration::format(took)
     );
     (done.producers > 0).then(|| Instant::now() + grace)
 }

@@ -116,6 +116,7 @@ impl<V> Blocks<V> {
         if i == 0 {
             self.firsts[b] = key.clone();
         }
+        let last = b + 1 == self.blocks.len();
         let block = &mut self.blocks[b];
         if block.len() == block.capacity() && block.len() < MAX {
             // Grow in steps of a quarter of a block, not by doubling.
@@ -126,7 +127,10 @@ impl<V> Blocks<V> {
         if block.len() <= MAX {
             return (b, i);
         }
-        let half = MAX / 2;
+        // Appending at the very end (names arriving in order, as when a
+        // snapshot is read back) leaves the full block nearly full rather
+        // than half empty.
+        let half = if last && i == MAX { MAX - MIN } else { MAX / 2 };
         let mut tail = block.split_off(half);
         tail.reserve_exact(MAX / 4);
         block.shrink_to(half + MAX / 4);
@@ -250,6 +254,24 @@ mod tests {
 
     fn name(i: u32) -> Name {
         Name::new(format!("t{i}").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn names_in_order_fill_their_blocks() {
+        let mut m: Blocks<u32> = Blocks::default();
+        let names: Vec<Name> = (0..10_000u32)
+            .map(|i| Name::new(format!("t{i:05}").as_bytes()).unwrap())
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            m.insert(n.clone(), i as u32);
+        }
+        m.check().unwrap();
+        assert!(
+            m.blocks.len() <= 10_000 / (MAX - MIN) + 1,
+            "{} blocks",
+            m.blocks.len()
+        );
+        assert!(m.iter().map(|(k, _)| k).eq(names.iter()));
     }
 
     /// A random sequence of inserts and removes, checked against a
