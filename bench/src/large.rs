@@ -29,6 +29,7 @@ pub async fn large(c: Common, a: Args) -> Res<()> {
     }
     let l = load_args(&a)?;
     let nodes_requests: usize = a.get("nodes-requests", 3usize)?;
+    let rounds: usize = a.get("rounds", 3usize)?.max(1);
     let timeout = Duration::from_secs_f64(a.get("request-timeout", 120.0f64)?);
     a.finish()?;
     let mut f = Figures::default();
@@ -55,33 +56,61 @@ pub async fn large(c: Common, a: Args) -> Res<()> {
         f.opt("rss_kib_after_queries", rss_kib(pid).map(|k| k as f64));
     }
 
-    let ping = measure(&c, &l, "ping", |_| "/ping".to_string()).await;
+    // /ping, /lookup of one topic and of random topics, one after the
+    // other, in several rounds: each ratio is taken within a round (the
+    // loads next to each other in time), then the median over rounds, so
+    // the VM's drift does not land on one side of it.
     let space = layout.topic_space();
     let one = format!("/lookup?topic=t{}", space / 2);
-    let lookup_one = measure(&c, &l, "lookup one", move |_| one.clone()).await;
-    let lookup = measure(&c, &l, "lookup", move |r| {
-        format!("/lookup?topic=t{}", r.usize(..space))
-    })
-    .await;
+    let round = LoadArgs {
+        concurrency: l.concurrency,
+        duration: l.duration / rounds as u32,
+        warmup: l.warmup,
+    };
+    let (mut ping, mut lookup_one, mut lookup) = (Vec::new(), Vec::new(), Vec::new());
+    let mut errors = 0.0;
+    for _ in 0..rounds {
+        let p = measure(&c, &round, "ping", |_| "/ping".to_string()).await;
+        let one = one.clone();
+        let o = measure(&c, &round, "lookup one", move |_| one.clone()).await;
+        let r = measure(&c, &round, "lookup", move |r| {
+            format!("/lookup?topic=t{}", r.usize(..space))
+        })
+        .await;
+        errors += p.get("errors") + o.get("errors") + r.get("errors");
+        ping.push(p);
+        lookup_one.push(o);
+        lookup.push(r);
+    }
     fleet.close();
-    let (ping_rate, lookup_rate) = (ping.get("req_per_s"), lookup.get("req_per_s"));
+    let med = |runs: &[Figures], k: &str| {
+        stats::median(runs.iter().map(|f| f.get(k)).collect()).unwrap_or(f64::NAN)
+    };
+    let ratio = |runs: &[Figures]| {
+        let r = ping
+            .iter()
+            .zip(runs)
+            .map(|(p, x)| x.get("req_per_s") / p.get("req_per_s"))
+            .collect();
+        stats::median(r).unwrap_or(f64::NAN)
+    };
+    let ping_rate = med(&ping, "req_per_s");
+    let one_rate = med(&lookup_one, "req_per_s");
+    let lookup_rate = med(&lookup, "req_per_s");
     f.put("ping_req_per_s", ping_rate);
-    f.put("ping_p99_ms", ping.get("p99_ms"));
-    f.put("lookup_req_per_s", lookup_rate);
-    f.put("lookup_p99_ms", lookup.get("p99_ms"));
-    f.put("lookup_to_ping", lookup_rate / ping_rate);
-    let one_rate = lookup_one.get("req_per_s");
+    f.put("ping_p99_ms", med(&ping, "p99_ms"));
     f.put("lookup_one_req_per_s", one_rate);
-    f.put("lookup_one_p99_ms", lookup_one.get("p99_ms"));
-    f.put("lookup_one_to_ping", one_rate / ping_rate);
-    f.put(
-        "errors",
-        ping.get("errors") + lookup.get("errors") + lookup_one.get("errors"),
-    );
+    f.put("lookup_one_p99_ms", med(&lookup_one, "p99_ms"));
+    f.put("lookup_one_to_ping", ratio(&lookup_one));
+    f.put("lookup_req_per_s", lookup_rate);
+    f.put("lookup_p99_ms", med(&lookup, "p99_ms"));
+    f.put("lookup_to_ping", ratio(&lookup));
+    f.put("errors", errors);
 
     let mut params = layout_params(&layout);
     load_params(&mut params, &l, &c);
     params["nodes_requests"] = json!(nodes_requests);
+    params["rounds"] = json!(rounds);
     let ms = |k: &str| {
         let v = f.get(k);
         if v.is_nan() {
@@ -98,9 +127,9 @@ pub async fn large(c: Common, a: Args) -> Res<()> {
         ms("nodes_ms"),
         ping_rate,
         one_rate,
-        one_rate / ping_rate,
+        f.get("lookup_one_to_ping"),
         lookup_rate,
-        lookup_rate / ping_rate,
+        f.get("lookup_to_ping"),
         f.get("lookup_p99_ms"),
     );
     let case = format!("large {}", layout_case(&layout));

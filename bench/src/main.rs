@@ -40,7 +40,8 @@ Scenarios (each prints one JSON line to stdout and a human line to stderr):
                     [--sample 20 --timeout 60]
   register-stream   [--registrations 100000 --producers 100 --channels 1 --timeout 60] [load options]
   large             [--producers 1000 --topics 1000 --channels 1 --layout disjoint]
-                    [--nodes-requests 3 --request-timeout 120] [load options, for /ping then /lookup]
+                    [--nodes-requests 3 --request-timeout 120] [--rounds 3]
+                    [load options: /ping, /lookup of one topic, of random ones, in rounds]
 
 --threads: threads of the generator's executor (default 1).
 --layout shared: every producer registers the same topics t0..t{T-1};

@@ -1,214 +1,478 @@
-//! An ordered map from names to values, kept as a list of sorted blocks.
+//! An ordered map from names to values: blocks of entries in name order,
+//! and a hash index over them.
 //!
 //! The registry needs its topics in name order (`/topics` and `/nodes`
-//! read them off in order, with no sort) and needs a lookup that costs the
-//! same at any size. A `BTreeMap` does both, but its nodes, allocated one
-//! by one and about half full, cost some 70 bytes per 40-byte topic, and
-//! walking a million of them hops between 150,000 allocations. Here the
-//! entries sit in blocks of up to [`MAX`] contiguous entries (a few
-//! kilobytes, at least half full), and the first key of every block is
-//! kept in one array: a lookup is a binary search of that array (which
-//! stays in cache) and one of a block, and a walk reads memory in order.
-//! Inserting or removing moves at most a block's worth of entries.
+//! read them off in order, with no sort) and needs every operation on one
+//! topic to cost the same at any size. A `BTreeMap` keeps the order, but
+//! its nodes, allocated one by one and about half full, cost some 70 bytes
+//! per 40-byte topic, walking a million of them hops between 150,000
+//! allocations, and a lookup costs a dozen comparisons that grow with the
+//! database. Here:
+//!
+//! - entries sit in blocks of at most [`MAX`], each block a few kilobytes
+//!   of contiguous entries in no order plus their order as one byte per
+//!   entry (so adding an entry moves no other entry);
+//! - the blocks are kept in name order, with the first name of each in one
+//!   array: a new name finds its block there by binary search, and a walk
+//!   reads the blocks one after the other;
+//! - a hash index gives every name's block and place: looking a name up,
+//!   changing or removing its entry costs one hash probe at any size.
+//!   The index is sharded, so growing it never rehashes more than a shard.
+//!
+//! A full block splits in two, a block fallen below [`MAX`]/8 entries
+//! merges into a neighbour; either way the entries that moved are
+//! re-indexed, at most a block's worth.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::names::Name;
 
-/// Most entries in a block; a full block splits in two.
+/// Most entries in a block (places are one byte).
 pub(super) const MAX: usize = 256;
 /// Fewest entries a block keeps before it is merged into a neighbour.
 const MIN: usize = MAX / 8;
+/// Shards of the hash index.
+const SHARDS: usize = 64;
+/// Entries a block grows by at a time: room for a few more, not double
+/// (a block's spare room is memory every topic pays for).
+const GROW: usize = 16;
 
-/// The map. Blocks are never empty and their key ranges never overlap.
+type BlockId = u32;
+
+/// An entry's block and place in it.
+type Place = (BlockId, u8);
+
+/// An entry that moved: its name's hash, where it was, where it is.
+type Move = (u32, Place, Place);
+
+/// Up to [`MAX`] entries, in no order, and their order.
+#[derive(Debug)]
+struct Block<V> {
+    entries: Vec<(Name, V)>,
+    /// The entries' places in name order.
+    sorted: Vec<u8>,
+}
+
+impl<V> Default for Block<V> {
+    fn default() -> Self {
+        Block {
+            entries: Vec::new(),
+            sorted: Vec::new(),
+        }
+    }
+}
+
+impl<V> Block<V> {
+    /// The entry `i`-th in name order.
+    fn nth(&self, i: usize) -> &(Name, V) {
+        &self.entries[usize::from(self.sorted[i])]
+    }
+
+    /// How many entries come before `key` in name order.
+    fn rank(&self, key: &[u8]) -> usize {
+        self.sorted
+            .partition_point(|&s| self.entries[usize::from(s)].0.as_bytes() < key)
+    }
+
+    /// The entries, taken out in name order.
+    fn take_sorted(&mut self) -> Vec<(Name, V)> {
+        let mut slots: Vec<Option<(Name, V)>> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let sorted = std::mem::take(&mut self.sorted);
+        let mut out = Vec::with_capacity(sorted.len());
+        out.extend(sorted.iter().filter_map(|&s| slots[usize::from(s)].take()));
+        out
+    }
+
+    /// A block of `entries`, which are in name order.
+    fn of_sorted(mut entries: Vec<(Name, V)>, room: usize) -> Block<V> {
+        entries.shrink_to(entries.len() + room);
+        entries.reserve_exact(room);
+        let sorted = (0..entries.len()).map(|i| i as u8).collect();
+        Block { entries, sorted }
+    }
+}
+
+/// Where an entry is: 32 bits of its name's hash (enough to pick a
+/// shard and a bucket; a name's own bytes settle the rest), and its block
+/// (24 bits) and place there (8 bits). Eight bytes per topic.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    hash: u32,
+    place: u32,
+}
+
+/// Block ids fit 24 bits; the highest few are places in transit.
+const TRANSIT: BlockId = (1 << 24) - 1;
+
+impl Loc {
+    fn new(hash: u32, (block, slot): Place) -> Loc {
+        Loc {
+            hash,
+            place: block << 8 | u32::from(slot),
+        }
+    }
+
+    fn block(self) -> BlockId {
+        self.place >> 8
+    }
+
+    fn slot(self) -> usize {
+        usize::from(self.place as u8)
+    }
+
+    fn at(self) -> Place {
+        (self.block(), self.place as u8)
+    }
+}
+
+/// The 32 bits of a name's hash the index keeps (SipHash, keyed per map:
+/// names come from clients, and must not be able to pile into a bucket).
+fn name_hash(hasher: &RandomState, key: &[u8]) -> u32 {
+    (hasher.hash_one(key) >> 32) as u32
+}
+
+/// A 32-bit hash spread over 64 bits, for the tables (which take their
+/// tags from the top bits and their buckets from the low ones).
+fn spread(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// The map. Blocks in `order` are never empty and their name ranges never
+/// overlap.
 #[derive(Debug)]
 pub(super) struct Blocks<V> {
-    /// The first key of each block.
+    /// Block ids in name order.
+    order: Vec<BlockId>,
+    /// The first name of each block in `order`.
     firsts: Vec<Name>,
-    blocks: Vec<Vec<(Name, V)>>,
+    /// Blocks by id; the ids in `free` are empty and unused.
+    blocks: Vec<Block<V>>,
+    free: Vec<BlockId>,
+    index: Box<[HashTable<Loc>]>,
+    hasher: RandomState,
     len: usize,
 }
 
 impl<V> Default for Blocks<V> {
     fn default() -> Self {
         Blocks {
+            order: Vec::new(),
             firsts: Vec::new(),
             blocks: Vec::new(),
+            free: Vec::new(),
+            index: (0..SHARDS).map(|_| HashTable::new()).collect(),
+            hasher: RandomState::new(),
             len: 0,
         }
     }
 }
 
 impl<V> Blocks<V> {
-    /// The block whose range holds `key` (the last block whose first key
-    /// is not after it), or 0.
-    fn block_of(&self, key: &[u8]) -> usize {
+    fn hash(&self, key: &[u8]) -> u32 {
+        name_hash(&self.hasher, key)
+    }
+
+    fn shard(hash: u32) -> usize {
+        // Bits the spread hash hardly uses for its buckets.
+        (hash >> 26) as usize % SHARDS
+    }
+
+    /// Where `key`'s entry is.
+    fn locate(&self, key: &[u8]) -> Option<Loc> {
+        let hash = self.hash(key);
+        let blocks = &self.blocks;
+        self.index[Self::shard(hash)]
+            .find(spread(hash), |l| {
+                l.hash == hash && blocks[l.block() as usize].entries[l.slot()].0.as_bytes() == key
+            })
+            .copied()
+    }
+
+    /// Records that the entry at `from` (block, place) is now at `to`.
+    fn moved(&mut self, hash: u32, from: Place, to: Place) {
+        let found = self.index[Self::shard(hash)]
+            .find_mut(spread(hash), |l| l.hash == hash && l.at() == from);
+        if let Some(l) = found {
+            *l = Loc::new(hash, to);
+        }
+    }
+
+    /// Points the index at where moved entries now are: `(hash, from,
+    /// to)` for each. In two passes, through places no entry has, so an
+    /// entry moving to where another one was is never mistaken for it.
+    fn relocate(&mut self, moves: &[Move]) {
+        let transit = |k: usize| (TRANSIT - (k / 256) as BlockId, (k % 256) as u8);
+        for (k, (hash, from, _)) in moves.iter().enumerate() {
+            self.moved(*hash, *from, transit(k));
+        }
+        for (k, (hash, _, to)) in moves.iter().enumerate() {
+            self.moved(*hash, transit(k), *to);
+        }
+    }
+
+    /// The position in `order` of the block whose range holds `key` (the
+    /// last whose first name is not after it), or 0.
+    fn position_of(&self, key: &[u8]) -> usize {
         self.firsts
             .partition_point(|f| f.as_bytes() <= key)
             .saturating_sub(1)
     }
 
-    /// Where `key` is: its block, and its index there or where it would go.
-    fn find(&self, key: &[u8]) -> (usize, Result<usize, usize>) {
-        let b = self.block_of(key);
-        let at = match self.blocks.get(b) {
-            Some(block) => block.binary_search_by(|(k, _)| k.as_bytes().cmp(key)),
-            None => Err(0),
-        };
-        (b, at)
-    }
-
     /// The value of `key`.
     pub(super) fn get(&self, key: &[u8]) -> Option<&V> {
-        match self.find(key) {
-            (b, Ok(i)) => Some(&self.blocks[b][i].1),
-            _ => None,
-        }
+        let l = self.locate(key)?;
+        Some(&self.blocks[l.block() as usize].entries[l.slot()].1)
     }
 
     /// The value of `key`, mutably.
     pub(super) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        match self.find(key) {
-            (b, Ok(i)) => Some(&mut self.blocks[b][i].1),
-            _ => None,
-        }
+        let l = self.locate(key)?;
+        Some(&mut self.blocks[l.block() as usize].entries[l.slot()].1)
     }
 
     /// Whether `key` is present.
     pub(super) fn contains_key(&self, key: &[u8]) -> bool {
-        self.find(key).1.is_ok()
+        self.locate(key).is_some()
     }
 
     /// The value of `key`, inserting `make()` first if it is absent; and
-    /// whether it was inserted. One search either way.
+    /// whether it was inserted.
     pub(super) fn get_or_insert_with(
         &mut self,
         key: &Name,
         make: impl FnOnce() -> V,
     ) -> (&mut V, bool) {
-        let (b, at) = self.find(key.as_bytes());
-        match at {
-            Ok(i) => (&mut self.blocks[b][i].1, false),
-            Err(i) => {
-                let (b, i) = self.insert_at(b, i, key.clone(), make());
-                (&mut self.blocks[b][i].1, true)
-            }
-        }
+        let (l, inserted) = match self.locate(key.as_bytes()) {
+            Some(l) => (l, false),
+            None => (self.insert_new(key.clone(), make()), true),
+        };
+        (
+            &mut self.blocks[l.block() as usize].entries[l.slot()].1,
+            inserted,
+        )
     }
 
     /// Inserts `value` at `key` if it is absent; a present key keeps its
     /// value.
     #[cfg(test)]
     pub(super) fn insert(&mut self, key: Name, value: V) {
-        let (b, at) = self.find(key.as_bytes());
-        if let Err(i) = at {
-            self.insert_at(b, i, key, value);
+        if self.locate(key.as_bytes()).is_none() {
+            self.insert_new(key, value);
         }
     }
 
-    /// Inserts at index `i` of block `b` (where `find` placed the key), and
-    /// returns where the entry is after any split.
-    fn insert_at(&mut self, b: usize, i: usize, key: Name, value: V) -> (usize, usize) {
-        if self.blocks.is_empty() {
+    fn new_block(&mut self, block: Block<V>) -> BlockId {
+        match self.free.pop() {
+            Some(id) => {
+                self.blocks[id as usize] = block;
+                id
+            }
+            None => {
+                self.blocks.push(block);
+                (self.blocks.len() - 1) as BlockId
+            }
+        }
+    }
+
+    /// Adds an absent `key`; where it went.
+    fn insert_new(&mut self, key: Name, value: V) -> Loc {
+        let hash = self.hash(key.as_bytes());
+        if self.order.is_empty() {
+            let id = self.new_block(Block::of_sorted(Vec::new(), GROW));
+            self.order.push(id);
             self.firsts.push(key.clone());
-            self.blocks.push(vec![(key, value)]);
-            self.len = 1;
-            return (0, 0);
         }
-        if i == 0 {
-            self.firsts[b] = key.clone();
+        let mut pos = self.position_of(key.as_bytes());
+        if self.blocks[self.order[pos] as usize].entries.len() == MAX {
+            self.split(pos, key.as_bytes());
+            if pos + 1 < self.firsts.len() && self.firsts[pos + 1].as_bytes() <= key.as_bytes() {
+                pos += 1;
+            }
         }
-        let last = b + 1 == self.blocks.len();
-        let block = &mut self.blocks[b];
-        if block.len() == block.capacity() && block.len() < MAX {
-            // Grow in steps of a quarter of a block, not by doubling.
-            block.reserve_exact((MAX / 4).min(MAX - block.len()));
+        let id = self.order[pos];
+        let block = &mut self.blocks[id as usize];
+        let rank = block.rank(key.as_bytes());
+        if rank == 0 {
+            self.firsts[pos] = key.clone();
         }
-        block.insert(i, (key, value));
+        if block.entries.len() == block.entries.capacity() {
+            block.entries.reserve_exact(GROW);
+        }
+        let slot = block.entries.len() as u8;
+        block.entries.push((key, value));
+        block.sorted.insert(rank, slot);
+        let loc = Loc::new(hash, (id, slot));
+        self.index[Self::shard(hash)].insert_unique(spread(hash), loc, |l| spread(l.hash));
         self.len += 1;
-        if block.len() <= MAX {
-            return (b, i);
-        }
-        // Appending at the very end (names arriving in order, as when a
-        // snapshot is read back) leaves the full block nearly full rather
-        // than half empty.
-        let half = if last && i == MAX { MAX - MIN } else { MAX / 2 };
-        let mut tail = block.split_off(half);
-        tail.reserve_exact(MAX / 4);
-        block.shrink_to(half + MAX / 4);
-        self.firsts.insert(b + 1, tail[0].0.clone());
-        self.blocks.insert(b + 1, tail);
-        if i < half {
-            (b, i)
-        } else {
-            (b + 1, i - half)
-        }
+        loc
+    }
+
+    /// Splits the full block at `pos` in two, making room for `key`.
+    /// Names arriving in order (appended at the end of the last block, as
+    /// when a snapshot is read back) leave it nearly full rather than half
+    /// empty.
+    fn split(&mut self, pos: usize, key: &[u8]) {
+        let id = self.order[pos];
+        let new = self.new_block(Block::default());
+        let block = &mut self.blocks[id as usize];
+        let appending =
+            pos + 1 == self.order.len() && block.nth(block.sorted.len() - 1).0.as_bytes() < key;
+        let half = if appending { MAX - MIN } else { MAX / 2 };
+        let old_slots = block.sorted.clone();
+        let mut lower = block.take_sorted();
+        let upper = lower.split_off(half);
+        let moves: Vec<_> = lower
+            .iter()
+            .chain(&upper)
+            .zip(old_slots)
+            .enumerate()
+            .map(|(i, ((name, _), from))| {
+                let to = if i < half {
+                    (id, i as u8)
+                } else {
+                    (new, (i - half) as u8)
+                };
+                (self.hash(name.as_bytes()), (id, from), to)
+            })
+            .collect();
+        let first = upper[0].0.clone();
+        self.blocks[id as usize] = Block::of_sorted(lower, GROW);
+        self.blocks[new as usize] = Block::of_sorted(upper, GROW);
+        self.order.insert(pos + 1, new);
+        self.firsts.insert(pos + 1, first);
+        self.relocate(&moves);
     }
 
     /// Removes `key`, returning its value.
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<V> {
-        let (b, Ok(i)) = self.find(key) else {
-            return None;
-        };
-        let (_, value) = self.blocks[b].remove(i);
+        let l = self.locate(key)?;
+        if let Ok(entry) =
+            self.index[Self::shard(l.hash)].find_entry(spread(l.hash), |x| x.place == l.place)
+        {
+            entry.remove();
+        }
+        let (id, slot) = l.at();
+        let pos = self.position_of(key);
+        let block = &mut self.blocks[id as usize];
+        let rank = block
+            .sorted
+            .iter()
+            .position(|&s| s == slot)
+            .unwrap_or_else(|| unreachable!("an indexed entry is in its block's order"));
+        block.sorted.remove(rank);
+        let last = (block.entries.len() - 1) as u8;
+        let (_, value) = block.entries.swap_remove(usize::from(slot));
         self.len -= 1;
-        if self.blocks[b].is_empty() {
-            self.blocks.remove(b);
-            self.firsts.remove(b);
-        } else {
-            if i == 0 {
-                self.firsts[b] = self.blocks[b][0].0.clone();
+        if slot != last {
+            // The last entry took the removed one's place.
+            for s in &mut block.sorted {
+                if *s == last {
+                    *s = slot;
+                }
             }
-            self.rebalance(b);
+            let name = block.entries[usize::from(slot)].0.clone();
+            self.moved(self.hash(name.as_bytes()), (id, last), (id, slot));
+        }
+        let block = &mut self.blocks[id as usize];
+        if block.entries.is_empty() {
+            self.blocks[id as usize] = Block::default();
+            self.free.push(id);
+            self.order.remove(pos);
+            self.firsts.remove(pos);
+        } else {
+            if rank == 0 {
+                self.firsts[pos] = block.nth(0).0.clone();
+            }
+            self.rebalance(pos);
         }
         Some(value)
     }
 
-    /// Merges block `b` into a neighbour once it has become small.
-    fn rebalance(&mut self, b: usize) {
-        if self.blocks[b].len() >= MIN {
+    /// Merges the block at `pos` into a neighbour once it has become small.
+    fn rebalance(&mut self, pos: usize) {
+        let size = |p: usize| self.blocks[self.order[p] as usize].entries.len();
+        if size(pos) >= MIN {
             return;
         }
         // Into the previous block if it has room, else take in the next.
-        let (into, from) = if b > 0 && self.blocks[b - 1].len() + self.blocks[b].len() <= MAX {
-            (b - 1, b)
-        } else if b + 1 < self.blocks.len()
-            && self.blocks[b].len() + self.blocks[b + 1].len() <= MAX
-        {
-            (b, b + 1)
+        let (into, from) = if pos > 0 && size(pos - 1) + size(pos) <= MAX {
+            (pos - 1, pos)
+        } else if pos + 1 < self.order.len() && size(pos) + size(pos + 1) <= MAX {
+            (pos, pos + 1)
         } else {
-            let block = &mut self.blocks[b];
-            if block.capacity() > 2 * MIN {
-                block.shrink_to(2 * MIN);
+            let block = &mut self.blocks[self.order[pos] as usize];
+            if block.entries.capacity() > 2 * MIN {
+                block.entries.shrink_to(2 * MIN);
             }
             return;
         };
-        let moved = self.blocks.remove(from);
+        let (into_id, from_id) = (self.order[into], self.order[from]);
+        let old_slots = self.blocks[from_id as usize].sorted.clone();
+        let moved = self.blocks[from_id as usize].take_sorted();
+        self.free.push(from_id);
+        self.order.remove(from);
         self.firsts.remove(from);
-        self.blocks[into].extend(moved);
+        let mut moves = Vec::with_capacity(moved.len());
+        let target = &mut self.blocks[into_id as usize];
+        for (entry, old) in moved.into_iter().zip(old_slots) {
+            let slot = target.entries.len() as u8;
+            let hash = name_hash(&self.hasher, entry.0.as_bytes());
+            moves.push((hash, (from_id, old), (into_id, slot)));
+            target.entries.push(entry);
+            target.sorted.push(slot);
+        }
+        self.relocate(&moves);
     }
 
     /// Entries, in key order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&Name, &V)> + '_ {
-        self.blocks.iter().flatten().map(|(k, v)| (k, v))
+        self.walk_from(0, 0)
+    }
+
+    /// Entries from the `rank`-th of the block at `pos` on, in key order.
+    fn walk_from(&self, pos: usize, rank: usize) -> impl Iterator<Item = (&Name, &V)> + '_ {
+        self.order
+            .get(pos..)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+            .flat_map(move |(n, id)| {
+                let block = &self.blocks[*id as usize];
+                let skip = if n == 0 {
+                    rank.min(block.sorted.len())
+                } else {
+                    0
+                };
+                block.sorted[skip..].iter().map(move |&s| {
+                    let (k, v) = &block.entries[usize::from(s)];
+                    (k, v)
+                })
+            })
     }
 
     /// Entries with keys after `after` (all, for `None`), in key order.
     pub(super) fn after(&self, after: Option<&[u8]>) -> impl Iterator<Item = (&Name, &V)> + '_ {
-        let (b, i) = match after {
+        let (pos, rank) = match after {
             None => (0, 0),
-            Some(key) => match self.find(key) {
-                (b, Ok(i)) => (b, i + 1),
-                (b, Err(i)) => (b, i),
-            },
+            Some(key) => {
+                let pos = self.position_of(key);
+                let rank = self.order.get(pos).map_or(0, |id| {
+                    let block = &self.blocks[*id as usize];
+                    // Past `key` itself.
+                    block
+                        .sorted
+                        .partition_point(|&s| block.entries[usize::from(s)].0.as_bytes() <= key)
+                });
+                (pos, rank)
+            }
         };
-        let first = self
-            .blocks
-            .get(b)
-            .map_or(&[][..], |block| &block[i.min(block.len())..]);
-        let rest = self.blocks.get(b + 1..).unwrap_or(&[]);
-        first
-            .iter()
-            .chain(rest.iter().flatten())
-            .map(|(k, v)| (k, v))
+        self.walk_from(pos, rank)
     }
 
     /// How many entries.
@@ -217,31 +481,62 @@ impl<V> Blocks<V> {
         self.len
     }
 
-    /// The blocks' sizes and first keys agree with their entries (for the
-    /// invariant check).
+    /// The blocks, their order, their first names and the index agree
+    /// with the entries (for the invariant check).
     pub(super) fn check(&self) -> Result<(), String> {
-        if self.firsts.len() != self.blocks.len() {
-            return Err("one first key per block".into());
+        if self.firsts.len() != self.order.len() {
+            return Err("one first name per block".into());
         }
         let mut count = 0;
         let mut last: Option<&Name> = None;
-        for (first, block) in self.firsts.iter().zip(&self.blocks) {
-            if block.is_empty() || block.len() > MAX {
-                return Err(format!("a block of {} entries", block.len()));
+        for (first, id) in self.firsts.iter().zip(&self.order) {
+            let block = &self.blocks[*id as usize];
+            let n = block.entries.len();
+            if n == 0 || n > MAX || block.sorted.len() != n {
+                return Err(format!(
+                    "block {id} of {n} entries, {} ranked",
+                    block.sorted.len()
+                ));
             }
-            if &block[0].0 != first {
-                return Err(format!("block first key {first} is not its first entry"));
+            let mut seen = vec![false; n];
+            for &s in &block.sorted {
+                if usize::from(s) >= n || std::mem::replace(&mut seen[usize::from(s)], true) {
+                    return Err(format!("block {id}: its order is not a permutation"));
+                }
             }
-            for (k, _) in block {
+            if block.nth(0).0 != *first {
+                return Err(format!(
+                    "block {id}: first name {first} is not its first entry"
+                ));
+            }
+            for i in 0..n {
+                let k = &block.nth(i).0;
                 if last.is_some_and(|l| l >= k) {
                     return Err(format!("{k} out of order"));
                 }
                 last = Some(k);
             }
-            count += block.len();
+            for (slot, (k, _)) in block.entries.iter().enumerate() {
+                match self.locate(k.as_bytes()) {
+                    Some(l) if (l.block(), l.slot()) == (*id, slot) => {}
+                    other => {
+                        return Err(format!("{k} at {id}/{slot} indexed at {other:?}"));
+                    }
+                }
+            }
+            count += n;
         }
-        if count != self.len {
-            return Err(format!("{count} entries counted as {}", self.len));
+        let indexed: usize = self.index.iter().map(HashTable::len).sum();
+        if count != self.len || indexed != self.len {
+            return Err(format!(
+                "{count} entries, {indexed} indexed, counted as {}",
+                self.len
+            ));
+        }
+        for id in &self.free {
+            if !self.blocks[*id as usize].entries.is_empty() {
+                return Err(format!("free block {id} holds entries"));
+            }
         }
         Ok(())
     }
@@ -267,9 +562,9 @@ mod tests {
         }
         m.check().unwrap();
         assert!(
-            m.blocks.len() <= 10_000 / (MAX - MIN) + 1,
+            m.order.len() <= 10_000 / (MAX - MIN) + 1,
             "{} blocks",
-            m.blocks.len()
+            m.order.len()
         );
         assert!(m.iter().map(|(k, _)| k).eq(names.iter()));
     }
@@ -318,8 +613,17 @@ mod tests {
             }
             assert_eq!(m.len(), model.len());
             assert_eq!(m.get(k.as_bytes()), model.get(&k));
+            if let Some(v) = m.get_mut(k.as_bytes()) {
+                *v += 0;
+            }
         }
         m.check().unwrap();
         assert!(m.after(None).count() == model.len());
+        for k in model.keys() {
+            assert!(m.contains_key(k.as_bytes()));
+            m.remove(k.as_bytes());
+        }
+        m.check().unwrap();
+        assert_eq!(m.iter().count(), 0);
     }
 }

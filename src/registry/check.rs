@@ -33,7 +33,7 @@ impl Registry {
                     .get(slot)
                     .ok_or_else(|| format!("topic {name} refers to empty slot {slot}"))?;
                 let listed = e.topics.iter().filter(|n| *n == name.as_bytes()).count();
-                if listed != 1 {
+                if listed == 0 {
                     return Err(format!(
                         "producer {} lists topic {name} {listed} times",
                         e.producer.id()

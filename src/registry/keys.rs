@@ -105,7 +105,7 @@ impl Registry {
                     self.channels.release(c);
                 }
                 if left.topic_reg {
-                    self.producers.topics_mut(slot).remove(topic.as_bytes());
+                    self.forget_topic(slot);
                     removed.push(Key::Topic(topic.clone()));
                 }
             }
@@ -213,7 +213,7 @@ impl Registry {
             .collect();
         for slot in producers {
             let id = self.producers.id(slot);
-            self.producers.topics_mut(slot).remove(topic.as_bytes());
+            self.forget_topic(slot);
             self.tombstones.forget(id, topic.as_bytes());
             self.counts.topic_registrations -= 1;
         }

@@ -573,6 +573,47 @@ mod tests {
     }
 
     #[test]
+    fn a_producer_list_with_many_removals_is_tidied_and_disconnects_whole() {
+        let mut r = Registry::new();
+        let now = Timestamp(0);
+        let p = r.identify(peer(1), now);
+        let q = r.identify(peer(2), now);
+        for i in 0..300 {
+            r.register(p.id(), &name(&format!("t{i}")), Some(&name("c")));
+        }
+        r.register(q.id(), &name("t5"), None);
+        for round in 0..3 {
+            for i in (0..300).filter(|i| i % 7 != 0) {
+                r.unregister(p.id(), &name(&format!("t{i}")), None);
+                if i % 50 == 0 {
+                    r.check_invariants().unwrap();
+                }
+            }
+            // Some come back: the list holds them twice, once gone.
+            for i in (0..300).filter(|i| i % 5 == 0) {
+                r.register(p.id(), &name(&format!("t{i}")), None);
+            }
+            r.check_invariants().unwrap();
+            let slot = r.producers.slot(p.id()).unwrap();
+            let list = &r.producers.get(slot).unwrap().topics;
+            assert!(list.iter().count() < 600, "round {round}: tidied");
+        }
+        let held = r.counts().topic_registrations - 1;
+        let removed = r.remove_producer(p.id());
+        r.check_invariants().unwrap();
+        let topics = removed
+            .iter()
+            .filter(|k| matches!(k, Key::Topic(_)))
+            .count();
+        assert_eq!(
+            topics, held,
+            "each registration removed once, gone names skipped"
+        );
+        assert_eq!(r.counts().topic_registrations, 1);
+        assert_eq!(r.lookup(&name("t5"), now, T).unwrap().producers.len(), 1);
+    }
+
+    #[test]
     fn delete_topic_updates_producer_index() {
         let mut r = Registry::new();
         let p = r.identify(peer(1), Timestamp(0));

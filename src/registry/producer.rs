@@ -146,12 +146,21 @@ pub(super) enum Origin {
 /// The names of the topics one producer holds, packed one after the other
 /// as a length byte and the name's bytes (names are at most 64 bytes). In
 /// registration order; `/nodes` gets them sorted from the topic index.
+///
+/// Removing one name would mean finding it among perhaps 100,000, so a
+/// removal only counts the name as gone: the list then holds names the
+/// producer no longer holds (`dead`), which a disconnect skips, and which
+/// the registry drops by rewriting the list once they outnumber the rest
+/// (`Registry::tidy_topics`), so a removal costs a constant amortized.
 #[derive(Debug, Default)]
 pub(super) struct TopicList {
     bytes: Vec<u8>,
     /// Where the first name not yet taken by `pop_front` starts.
     head: usize,
+    /// Names after `head`, gone ones included.
     len: usize,
+    /// How many of them the producer no longer holds.
+    dead: usize,
 }
 
 impl TopicList {
@@ -166,23 +175,23 @@ impl TopicList {
         self.len += 1;
     }
 
-    /// Removes `name`; whether it was there.
-    pub(super) fn remove(&mut self, name: &[u8]) -> bool {
-        let mut at = self.head;
-        while at < self.bytes.len() {
-            let n = usize::from(self.bytes[at]);
-            if &self.bytes[at + 1..at + 1 + n] == name {
-                self.bytes.drain(at..at + 1 + n);
-                self.len -= 1;
-                self.release_if_empty();
-                return true;
-            }
-            at += 1 + n;
+    /// The producer no longer holds one of the listed names.
+    pub(super) fn forget_one(&mut self) {
+        self.dead += 1;
+        if self.dead == self.len {
+            // Only gone names are left.
+            *self = TopicList::default();
         }
-        false
     }
 
-    /// Takes the first name (for a disconnect, a batch at a time).
+    /// Whether gone names outnumber held ones enough to rewrite the list.
+    pub(super) fn wants_tidying(&self) -> bool {
+        self.dead >= 64 && self.dead > self.len - self.dead
+    }
+
+    /// Takes the first name (for a disconnect, a batch at a time). It may
+    /// be one the producer no longer holds; the caller then calls
+    /// [`TopicList::skipped`].
     pub(super) fn pop_front(&mut self) -> Option<Name> {
         if self.head >= self.bytes.len() {
             return None;
@@ -191,31 +200,48 @@ impl TopicList {
         let name = Name::new(&self.bytes[self.head + 1..self.head + 1 + n]);
         self.head += 1 + n;
         self.len -= 1;
-        self.release_if_empty();
+        if self.len == 0 {
+            *self = TopicList::default();
+        }
         name
     }
 
-    fn release_if_empty(&mut self) {
-        if self.len == 0 {
-            self.bytes = Vec::new();
-            self.head = 0;
+    /// The name `pop_front` gave was one the producer no longer held.
+    pub(super) fn skipped(&mut self) {
+        self.dead = self.dead.saturating_sub(1);
+    }
+
+    /// Keeps only the names `keep` accepts, once each.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
+        let mut kept = TopicList::default();
+        let mut seen = std::collections::HashSet::new();
+        for name in self.iter() {
+            if seen.insert(name) && keep(name) {
+                kept.bytes.push(name.len() as u8);
+                kept.bytes.extend_from_slice(name);
+                kept.len += 1;
+            }
         }
+        drop(seen);
+        *self = kept;
     }
 
+    /// How many names the producer holds.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.len - self.dead
     }
 
-    /// The total length of the names.
+    /// About the total length of the names (gone ones included).
     pub(super) fn name_bytes(&self) -> usize {
         self.bytes.len() - self.head - self.len
     }
 
+    /// Whether nothing is left to take, gone names included.
     pub(super) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// The names, in the order they were added.
+    /// The names, in the order they were added (gone ones included).
     pub(super) fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut at = self.head;
         std::iter::from_fn(move || {
@@ -391,6 +417,11 @@ impl Registry {
             let Some(topic) = self.producers.topics_mut(slot).pop_front() else {
                 break;
             };
+            if !self.holds(slot, topic.as_bytes()) {
+                // A name it no longer held.
+                self.producers.topics_mut(slot).skipped();
+                continue;
+            }
             let left = self.leave_topic(id, slot, &topic);
             if let Some(r) = removed.as_deref_mut() {
                 for c in &left.channels {
@@ -413,5 +444,27 @@ impl Registry {
             r.push(Key::Client);
         }
         true
+    }
+}
+
+impl Registry {
+    /// The producer at `slot` no longer holds `topic`: its topic list
+    /// counts it gone, and is rewritten once gone names outnumber the rest.
+    pub(super) fn forget_topic(&mut self, slot: Slot) {
+        let list = self.producers.topics_mut(slot);
+        list.forget_one();
+        if !list.wants_tidying() {
+            return;
+        }
+        let mut list = std::mem::take(self.producers.topics_mut(slot));
+        list.retain(|name| self.holds(slot, name));
+        *self.producers.topics_mut(slot) = list;
+    }
+
+    /// Whether the producer at `slot` is registered for `topic`.
+    pub(super) fn holds(&self, slot: Slot, topic: &[u8]) -> bool {
+        self.topics
+            .get(topic)
+            .is_some_and(|t| t.producer_slots().any(|s| s == slot))
     }
 }

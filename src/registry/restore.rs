@@ -110,10 +110,12 @@ impl Registry {
             let Some(name) = Name::new(topic) else {
                 continue;
             };
-            if let Some(t) = self.topics.get(topic) {
-                for c in t.member_channels(e.id, slot) {
-                    keys.insert((name.clone(), Some(self.channels.name(c).clone())));
-                }
+            // The list may name topics it no longer holds.
+            let Some(t) = self.topics.get(topic).filter(|_| self.holds(slot, topic)) else {
+                continue;
+            };
+            for c in t.member_channels(e.id, slot) {
+                keys.insert((name.clone(), Some(self.channels.name(c).clone())));
             }
             keys.insert((name, None));
         }
