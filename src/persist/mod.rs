@@ -6,10 +6,11 @@
 //! did over HTTP (tombstones, keys created ahead of their producers) would
 //! be lost for good. So, with a data path:
 //!
-//! - a writer thread of its own takes an image of the registry (a page of
-//!   topics per hold of the read lock) within a second of a change,
-//!   coalescing a storm of changes into one write, and once more on a
-//!   graceful stop; no connection ever waits on the disk ([`Writer`]);
+//! - a writer thread of its own, at a lower scheduling priority, takes an
+//!   image of the registry (a page of topics per hold of the read lock)
+//!   within a second of a change, coalescing a storm of changes into one
+//!   write, and once more on a graceful stop; no connection ever waits on
+//!   the disk ([`Writer`]);
 //! - the file is versioned, checksummed and replaced atomically
 //!   ([`mod@format`], [`mod@file`]);
 //! - on start, before anything is served, it is read back ([`restore`]):
@@ -39,8 +40,11 @@ use crate::state::State;
 use format::{Encoder, Visit};
 
 /// How long the writer waits after a change for more, so that a storm of
-/// REGISTERs is written once.
-const COALESCE: Duration = Duration::from_millis(250);
+/// REGISTERs is written once: twice as long as the last write took,
+/// within these bounds (the snapshot is on disk within a second of a
+/// change, and a busy registry is not imaged back to back).
+const COALESCE_MIN: Duration = Duration::from_millis(250);
+const COALESCE_MAX: Duration = Duration::from_millis(700);
 
 /// Topics imaged per hold of the registry's read lock.
 const PAGE: usize = 16 * 1024;
@@ -199,7 +203,10 @@ impl Writer {
         let dir = PathBuf::from(&state.opts.data_path);
         let thread = std::thread::Builder::new()
             .name("lookupd-snapshot".into())
-            .spawn(move || async_io::block_on(keep_current(&state, &dir, stopped)))?;
+            .spawn(move || {
+                lower_priority();
+                async_io::block_on(keep_current(&state, &dir, stopped))
+            })?;
         Ok(Writer { stop, thread })
     }
 
@@ -211,9 +218,26 @@ impl Writer {
     }
 }
 
+/// Gives the calling thread (the snapshot writer) a lower scheduling
+/// priority: when the machine is busy, serving comes first and the
+/// snapshot a little later.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers;
+    // PRIO_PROCESS with a thread id changes that thread only (Linux).
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
 async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receiver<()>) {
     let waiter = state.changes.waiter();
     let mut written: Option<u64> = None;
+    let mut coalesce = COALESCE_MIN;
     let stop = || async {
         let _ = stopped.recv().await;
         true
@@ -234,12 +258,13 @@ async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receive
         }
         // Let a storm of changes settle into one write.
         let stopping = future::or(stop(), async {
-            Timer::after(COALESCE).await;
+            Timer::after(coalesce).await;
             false
         })
         .await;
         let version = state.changes.version();
-        write(state, dir);
+        let took = write(state, dir);
+        coalesce = (2 * took).clamp(COALESCE_MIN, COALESCE_MAX);
         written = Some(version);
         if stopping {
             return;
@@ -250,8 +275,9 @@ async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receive
     }
 }
 
-/// Takes and writes one snapshot, counting it in the metrics.
-fn write(state: &State, dir: &Path) {
+/// Takes and writes one snapshot, counting it in the metrics; how long it
+/// took.
+fn write(state: &State, dir: &Path) -> Duration {
     let started = Instant::now();
     let bytes = snapshot(state);
     let stats = &state.metrics.snapshots;
@@ -296,6 +322,7 @@ fn write(state: &State, dir: &Path) {
             );
         }
     }
+    started.elapsed()
 }
 
 /// At `until`, ends the grace window of the restored producers: those

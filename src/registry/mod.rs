@@ -6,10 +6,10 @@
 //! disconnected producer and, once per producer, to answer `/nodes`. Here
 //! the same facts are kept in indexes that point at each other:
 //!
-//! - by topic name ([`topic`]), in name order (sorted blocks of
-//!   entries, `blocks`): whether the topic key
-//!   exists, its producers and its channel keys with their members, inline
-//!   for the common one-producer, one-channel topic;
+//! - by topic name ([`topic`]; `blocks`: blocks of entries in name order
+//!   with a hash index over them): whether the topic key exists, its
+//!   producers and its channel keys with their members, inline for the
+//!   common one-producer, one-channel topic;
 //! - by producer ([`producer`]): a table of producers, which topics refer
 //!   to by slot, each with the names of the topics it holds;
 //! - channel names, interned (`channels`): each distinct name once;
@@ -20,9 +20,9 @@
 //!
 //! Every operation therefore costs in proportion to what it touches or
 //! returns, never to the size of the database, and a topic held by one
-//! nsqd with one channel costs some 60 bytes. Keeping topics in name
-//! order means `/topics` and `/nodes` never sort: they are
-//! read off in order, a page at a time. Semantics are Go's (pinned by the
+//! nsqd with one channel costs some 70 bytes all told (`bench/RESULTS.md`
+//! has the breakdown). Keeping topics in name order means `/topics` and
+//! `/nodes` never sort: they are read off in order, a page at a time. Semantics are Go's (pinned by the
 //! model test in `tests/registry_model.rs`): REGISTER with a channel
 //! registers the topic too; removing a producer leaves the keys behind, so
 //! `/topics` still lists them; inactive and tombstoned producers are
