@@ -136,23 +136,29 @@ LOAD=(--duration "$DURATION" --warmup "$WARMUP" --concurrency "$CONCURRENCY")
 
 for run in $(seq 1 "$RUNS"); do
     echo "== run $run of $RUNS" >&2
+    # Every other run measures the implementations in reverse order, so
+    # drift over a run (and going first or second) hits each alike.
+    ORDER=$AVAILABLE
+    if [ $((run % 2)) = 0 ]; then
+        ORDER=$(printf '%s\n' $AVAILABLE | tac | tr '\n' ' ')
+    fi
     for scenario in $SCENARIOS; do
         case $scenario in
             scaling)
                 for t in $SCALING_TOPICS; do
-                    for impl in $AVAILABLE; do
+                    for impl in $ORDER; do
                         measure "$impl" lookup --tag scaling --producers "$SCALING_PRODUCERS" \
                             --topics "$t" --channels "$SCALING_CHANNELS" --layout "$LAYOUT" "${LOAD[@]}"
                     done
                 done
                 ;;
             lookup-empty)
-                for impl in $AVAILABLE; do
+                for impl in $ORDER; do
                     measure "$impl" lookup --producers 1 --topics 1 "${LOAD[@]}"
                 done
                 ;;
             query-nodes | query-topics | query-channels)
-                for impl in $AVAILABLE; do
+                for impl in $ORDER; do
                     # /nodes answers are megabytes (and take Go seconds):
                     # fewer concurrent requests.
                     conc=$CONCURRENCY
@@ -180,24 +186,24 @@ for run in $(seq 1 "$RUNS"); do
                 esac
                 ;;
             register)
-                for impl in $AVAILABLE; do
+                for impl in $ORDER; do
                     measure "$impl" register --producers "$REGISTER_PRODUCERS" \
                         --topics "$REGISTER_TOPICS" --layout "$LAYOUT"
                 done
                 ;;
             ping)
-                for impl in $AVAILABLE; do
+                for impl in $ORDER; do
                     measure "$impl" ping --connections "$PING_CONNECTIONS" \
                         --duration "$DURATION" --warmup "$WARMUP"
                 done
                 ;;
             idle)
-                for impl in $AVAILABLE; do
+                for impl in $ORDER; do
                     measure "$impl" idle --connections "$IDLE_CONNECTIONS"
                 done
                 ;;
             disconnect-storm)
-                for impl in $AVAILABLE; do
+                for impl in $ORDER; do
                     measure "$impl" disconnect-storm --producers "$STORM_PRODUCERS" \
                         --topics "$STORM_TOPICS" --layout "$LAYOUT" "${LOAD[@]}"
                 done
@@ -206,7 +212,7 @@ for run in $(seq 1 "$RUNS"); do
                 # Two generator threads: with one, the generator's own
                 # 100 writers delay its /lookup readers, and that queueing
                 # (not the server's) dominated the p99 measured.
-                for impl in $AVAILABLE; do
+                for impl in $ORDER; do
                     THREADS=$STREAM_LOADGEN_THREADS measure "$impl" register-stream --registrations "$STREAM_REGISTRATIONS" \
                         --producers "$STREAM_PRODUCERS" --layout "$LAYOUT" --rate "$STREAM_RATE" \
                         --warmup "$WARMUP" --concurrency "$CONCURRENCY"
@@ -217,7 +223,7 @@ for run in $(seq 1 "$RUNS"); do
                 # /topics, /nodes, /lookup against /ping. Go's /nodes takes
                 # minutes there: one request, given up after two minutes.
                 for layout in $LARGE_LAYOUTS; do
-                    for impl in $AVAILABLE; do
+                    for impl in $ORDER; do
                         extra=()
                         [ "$impl" = go ] && extra=(--nodes-requests 1 --request-timeout 120)
                         measure "$impl" large --tag large --producers "$LARGE_PRODUCERS" \
