@@ -7,10 +7,11 @@
 //! be lost for good. So, with a data path:
 //!
 //! - a writer thread of its own, at a lower scheduling priority, takes an
-//!   image of the registry (a page of topics per hold of the read lock)
-//!   within a second of a change, coalescing a storm of changes into one
-//!   write, and once more on a graceful stop; no connection ever waits on
-//!   the disk ([`Writer`]);
+//!   image of the registry (a small page of topics per hold of the read
+//!   lock) within a second of a change, coalescing a storm of changes into
+//!   one write and a registry that keeps changing into one write a second,
+//!   and once more on a graceful stop; no connection ever waits on the
+//!   disk ([`Writer`]);
 //! - the file is versioned, checksummed and replaced atomically
 //!   ([`mod@format`], [`mod@file`]);
 //! - on start, before anything is served, it is read back ([`restore`]):
@@ -39,15 +40,22 @@ use crate::registry::ProducerId;
 use crate::state::State;
 use format::{Encoder, Visit};
 
-/// How long the writer waits after a change for more, so that a storm of
-/// REGISTERs is written once: twice as long as the last write took,
-/// within these bounds (the snapshot is on disk within a second of a
-/// change, and a busy registry is not imaged back to back).
-const COALESCE_MIN: Duration = Duration::from_millis(250);
-const COALESCE_MAX: Duration = Duration::from_millis(700);
+/// A write begins at least this long after the change it covers, so
+/// that a storm of REGISTERs is written once;
+const COALESCE: Duration = Duration::from_millis(250);
+/// and at least this long after the previous write began, so that a
+/// registry that never stops changing is written once a second, not back
+/// to back;
+const SPACING: Duration = Duration::from_secs(1);
+/// unless waiting that long would leave a change off the disk for longer
+/// than this (with the last write's duration as the estimate of the next).
+const WITHIN: Duration = Duration::from_secs(1);
 
-/// Topics imaged per hold of the registry's read lock.
-const PAGE: usize = 16 * 1024;
+/// Topics imaged (and encoded) per hold of the registry's read lock.
+/// Small, because a REGISTER that arrives meanwhile waits for the hold to
+/// end, and with it the executor thread that serves it: a million topics
+/// are written in about 0.2 s, so a page of 1,024 is held for about 0.2 ms.
+const PAGE: usize = 1024;
 
 /// Restored registrations removed per hold of the write lock when the
 /// grace window ends.
@@ -237,15 +245,17 @@ fn lower_priority() {}
 async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receiver<()>) {
     let waiter = state.changes.waiter();
     let mut written: Option<u64> = None;
-    let mut coalesce = COALESCE_MIN;
+    // When the last write began, and how long it took.
+    let mut last: Option<(Instant, Duration)> = None;
+    // When the writer, idle, was woken by a change.
+    let mut woke: Option<Instant> = None;
     let stop = || async {
         let _ = stopped.recv().await;
         true
     };
     loop {
         let changed = waiter.listen();
-        let version = state.changes.version();
-        if written == Some(version) {
+        if written == Some(state.changes.version()) {
             let stopping = future::or(stop(), async {
                 changed.await;
                 false
@@ -254,17 +264,24 @@ async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receive
             if stopping {
                 break;
             }
+            woke = Some(Instant::now());
             continue;
         }
-        // Let a storm of changes settle into one write.
+        // The change is no older than the wake-up it caused or, when it
+        // came while the last write was running, than that write's start.
+        let since = woke
+            .take()
+            .or(last.map(|(began, _)| began))
+            .unwrap_or_else(Instant::now);
         let stopping = future::or(stop(), async {
-            Timer::after(coalesce).await;
+            Timer::at(next_write(since, last)).await;
             false
         })
         .await;
         let version = state.changes.version();
+        let began = Instant::now();
         let took = write(state, dir);
-        coalesce = (2 * took).clamp(COALESCE_MIN, COALESCE_MAX);
+        last = Some((began, took));
         written = Some(version);
         if stopping {
             return;
@@ -273,6 +290,17 @@ async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receive
     if written != Some(state.changes.version()) {
         write(state, dir);
     }
+}
+
+/// When to begin the write that covers a change made at `changed`, given
+/// when the last write began and how long it took.
+fn next_write(changed: Instant, last: Option<(Instant, Duration)>) -> Instant {
+    let soonest = changed + COALESCE;
+    let Some((began, took)) = last else {
+        return soonest;
+    };
+    let latest = (changed + WITHIN).checked_sub(took).unwrap_or(changed);
+    soonest.max((began + SPACING).min(latest))
 }
 
 /// Takes and writes one snapshot, counting it in the metrics; how long it
@@ -366,4 +394,56 @@ pub async fn end_grace(state: Arc<State>, until: Instant) {
         "SNAPSHOT: grace window over: {gone} restored producers removed, {dropped} restored registrations not registered again removed"
     );
     state.trimmer.soon();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_first_write_waits_only_for_the_storm_to_settle() {
+        let t = Instant::now();
+        assert_eq!(next_write(t, None), t + 250 * MS);
+    }
+
+    #[test]
+    fn a_registry_that_keeps_changing_is_written_once_a_second() {
+        // Changed while the last write ran: begin so that the change is on
+        // disk within a second, which for a quick write is a second after
+        // the last began.
+        let began = Instant::now();
+        assert_eq!(next_write(began, Some((began, 20 * MS))), began + 980 * MS);
+        assert_eq!(
+            next_write(began + 5 * MS, Some((began, 20 * MS))),
+            began + 985 * MS
+        );
+    }
+
+    #[test]
+    fn a_change_after_a_quiet_spell_is_written_after_the_coalescing_wait() {
+        let began = Instant::now();
+        let changed = began + 10_000 * MS;
+        assert_eq!(
+            next_write(changed, Some((began, 20 * MS))),
+            changed + 250 * MS
+        );
+        // Soon after a write: spaced a second from it.
+        let changed = began + 400 * MS;
+        assert_eq!(
+            next_write(changed, Some((began, 20 * MS))),
+            began + 1000 * MS
+        );
+    }
+
+    #[test]
+    fn slow_writes_still_coalesce() {
+        let began = Instant::now();
+        assert_eq!(next_write(began, Some((began, 900 * MS))), began + 250 * MS);
+        assert_eq!(
+            next_write(began, Some((began, 5000 * MS))),
+            began + 250 * MS
+        );
+    }
 }
