@@ -258,6 +258,9 @@ fn connection_limits_refuse_the_excess_and_count_it() {
     a.disconnect(&h);
     let _c = Nsqd::registered(&h, 4181, &["c"]);
 
+    // The queries above closed their connections; the server counts each
+    // until it has seen it close, so wait for that before filling the limit.
+    eventually(|| h.state().conns.http.open.load(Ordering::Relaxed) == 0);
     let mut held = [HttpConn::open(h.http_addr()), HttpConn::open(h.http_addr())];
     for c in &mut held {
         c.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
