@@ -127,13 +127,15 @@ func checkContextErr(t *testing.T, ctx context.Context, err, want error) {
 	}
 }
 
-func TestWaitForProducersDeadline(t *testing.T) {
-	l := start(t, nil)
+// waitPastDeadline waits for n producers of topic under a short deadline
+// that must end the wait, no sooner and not much later.
+func waitPastDeadline(t *testing.T, l *lookupd.Lookupd, topic string, n int) {
+	t.Helper()
 	const deadline = 300 * time.Millisecond
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	_, err := l.WaitForProducers(ctx, "orders", 1)
+	_, err := l.WaitForProducers(ctx, topic, n)
 	elapsed := time.Since(began)
 	checkContextErr(t, ctx, err, context.DeadlineExceeded)
 	if elapsed < deadline || elapsed > 10*time.Second {
@@ -141,19 +143,14 @@ func TestWaitForProducersDeadline(t *testing.T) {
 	}
 }
 
+func TestWaitForProducersDeadline(t *testing.T) {
+	waitPastDeadline(t, start(t, nil), "orders", 1)
+}
+
 func TestWaitForProducersTooFewProducers(t *testing.T) {
 	l := start(t, nil)
 	mustNsqd(t, l, "only-host", "orders")
-	const deadline = 300 * time.Millisecond
-	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-	_, err := l.WaitForProducers(ctx, "orders", 2)
-	elapsed := time.Since(began)
-	checkContextErr(t, ctx, err, context.DeadlineExceeded)
-	if elapsed < deadline || elapsed > 10*time.Second {
-		t.Errorf("deadline of %v ended the wait after %v", deadline, elapsed)
-	}
+	waitPastDeadline(t, l, "orders", 2)
 	// One producer was there all along, and still is.
 	if r, err := l.WaitForProducers(waitCtx(t), "orders", 1); err != nil || len(r.Producers) != 1 {
 		t.Errorf("WaitForProducers(1) = %+v, %v", r, err)

@@ -212,43 +212,38 @@ mod tests {
 
     #[test]
     fn routes_like_httprouter() {
-        assert_eq!(
-            resolve(&Method::GET, b"/ping"),
-            Resolution::Handle(Route::Ping)
-        );
-        assert_eq!(
-            resolve(&Method::GET, b"/ping/"),
-            Resolution::Redirect("/ping")
-        );
-        assert_eq!(
-            resolve(&Method::GET, b"/PING"),
-            Resolution::Redirect("/ping")
-        );
-        assert_eq!(
-            resolve(&Method::GET, b"//ping"),
-            Resolution::Redirect("/ping")
-        );
-        assert_eq!(
-            resolve(&Method::GET, b"/x/../ping"),
-            Resolution::Redirect("/ping")
-        );
-        assert_eq!(
-            resolve(&Method::POST, b"/Topic/Create/"),
-            Resolution::Redirect("/topic/create")
-        );
-        assert_eq!(resolve(&Method::GET, b"/nope"), Resolution::NotFound);
-        assert_eq!(
-            resolve(&Method::GET, b"/topic/create/"),
-            Resolution::NotFound
-        );
-        assert_eq!(resolve(&Method::HEAD, b"/ping/"), Resolution::NotFound);
-        assert_eq!(allow(resolve(&Method::HEAD, b"/ping")), "GET, OPTIONS");
-        assert_eq!(
-            allow(resolve(&Method::GET, b"/topic/create")),
-            "OPTIONS, POST"
-        );
-        assert_eq!(allow(resolve(&Method::OPTIONS, b"/ping")), "GET, OPTIONS");
-        assert_eq!(resolve(&Method::OPTIONS, b"/nope"), Resolution::NotFound);
+        use Resolution::{Handle, NotFound, Redirect};
+        let cases = [
+            (Method::GET, "/ping", Handle(Route::Ping)),
+            (Method::GET, "/ping/", Redirect("/ping")),
+            (Method::GET, "/PING", Redirect("/ping")),
+            (Method::GET, "//ping", Redirect("/ping")),
+            (Method::GET, "/x/../ping", Redirect("/ping")),
+            (Method::POST, "/Topic/Create/", Redirect("/topic/create")),
+            (Method::GET, "/nope", NotFound),
+            (Method::GET, "/topic/create/", NotFound),
+            (Method::HEAD, "/ping/", NotFound),
+            (Method::OPTIONS, "/nope", NotFound),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                resolve(&method, path.as_bytes()),
+                expected,
+                "{method} {path}"
+            );
+        }
+        let allowed = [
+            (Method::HEAD, "/ping", "GET, OPTIONS"),
+            (Method::GET, "/topic/create", "OPTIONS, POST"),
+            (Method::OPTIONS, "/ping", "GET, OPTIONS"),
+        ];
+        for (method, path, expected) in allowed {
+            assert_eq!(
+                allow(resolve(&method, path.as_bytes())),
+                expected,
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]

@@ -334,18 +334,7 @@ impl Daemon {
         if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
             return l.clone();
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no line with {needle:?}; saw {:#?}", self.seen));
-            self.seen.push(line.clone());
-            if line.contains(needle) {
-                return line;
-            }
-        }
+        self.wait_line_after(needle)
     }
 
     /// Waits for a new stderr line (one not seen yet) containing `needle`.
@@ -356,7 +345,7 @@ impl Daemon {
             let line = self
                 .lines
                 .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no new line with {needle:?}"));
+                .unwrap_or_else(|_| panic!("no new line with {needle:?}; saw {:#?}", self.seen));
             self.seen.push(line.clone());
             if line.contains(needle) {
                 return line;

@@ -4,18 +4,20 @@ The binary is started on 127.0.0.1 port 0; its ports are read from its
 "listening on" log lines. LOOKUPD_BIN names it (tests/run-all.sh sets it).
 """
 
-import json
 import os
 import re
-import socket
-import struct
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# One fake nsqd serves both Python suites: the binding's tests own it.
+sys.path.append(os.path.join(ROOT, "bindings", "python", "tests"))
+from fake_nsqd import FakeNsqd  # noqa: E402
+
 BIN = os.environ.get("LOOKUPD_BIN", os.path.join(ROOT, "target", "debug", "nsqlookupd"))
 
 
@@ -62,40 +64,6 @@ class Daemon:
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-
-
-class FakeNsqd:
-    """An nsqd as nsqlookupd sees it: V1 over TCP."""
-
-    def __init__(self, lookupd_tcp_port, tcp_port, http_port, address="127.0.0.1"):
-        self.sock = socket.create_connection(("127.0.0.1", lookupd_tcp_port), timeout=5)
-        self.sock.sendall(b"  V1")
-        body = json.dumps({
-            "broadcast_address": address, "hostname": "fake-nsqd",
-            "tcp_port": tcp_port, "http_port": http_port, "version": "1.3.0",
-        }).encode()
-        self.sock.sendall(b"IDENTIFY\n" + struct.pack(">i", len(body)) + body)
-        self.identify_reply = json.loads(self.read())
-
-    def read(self):
-        size = struct.unpack(">i", self._exact(4))[0]
-        return self._exact(size)
-
-    def _exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError("lookupd closed the connection")
-            buf += chunk
-        return buf
-
-    def command(self, line):
-        self.sock.sendall(line.encode() + b"\n")
-        return self.read()
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture

@@ -33,6 +33,11 @@ class FakeNsqd:
             buf += chunk
         return buf
 
+    def command(self, line):
+        """Sends one command line and returns lookupd's reply."""
+        self.sock.sendall(line.encode() + b"\n")
+        return self.read()
+
     def register(self, *registrations):
         for r in registrations:
             self.sock.sendall(b"REGISTER " + r.encode() + b"\n")
