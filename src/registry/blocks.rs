@@ -28,6 +28,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+use super::block::Block;
 use crate::names::Name;
 
 /// Most entries in a block (places are one byte).
@@ -47,56 +48,6 @@ type Place = (BlockId, u8);
 
 /// An entry that moved: its name's hash, where it was, where it is.
 type Move = (u32, Place, Place);
-
-/// Up to [`MAX`] entries, in no order, and their order.
-#[derive(Debug)]
-struct Block<V> {
-    entries: Vec<(Name, V)>,
-    /// The entries' places in name order.
-    sorted: Vec<u8>,
-}
-
-impl<V> Default for Block<V> {
-    fn default() -> Self {
-        Block {
-            entries: Vec::new(),
-            sorted: Vec::new(),
-        }
-    }
-}
-
-impl<V> Block<V> {
-    /// The entry `i`-th in name order.
-    fn nth(&self, i: usize) -> &(Name, V) {
-        &self.entries[usize::from(self.sorted[i])]
-    }
-
-    /// How many entries come before `key` in name order.
-    fn rank(&self, key: &[u8]) -> usize {
-        self.sorted
-            .partition_point(|&s| self.entries[usize::from(s)].0.as_bytes() < key)
-    }
-
-    /// The entries, taken out in name order.
-    fn take_sorted(&mut self) -> Vec<(Name, V)> {
-        let mut slots: Vec<Option<(Name, V)>> = std::mem::take(&mut self.entries)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let sorted = std::mem::take(&mut self.sorted);
-        let mut out = Vec::with_capacity(sorted.len());
-        out.extend(sorted.iter().filter_map(|&s| slots[usize::from(s)].take()));
-        out
-    }
-
-    /// A block of `entries`, which are in name order.
-    fn of_sorted(mut entries: Vec<(Name, V)>, room: usize) -> Block<V> {
-        entries.shrink_to(entries.len() + room);
-        entries.reserve_exact(room);
-        let sorted = (0..entries.len()).map(|i| i as u8).collect();
-        Block { entries, sorted }
-    }
-}
 
 /// Where an entry is: 32 bits of its name's hash (enough to pick a
 /// shard and a bucket; a name's own bytes settle the rest), and its block

@@ -33,6 +33,7 @@
 //! The registry is synchronous and does no I/O; callers put it behind a
 //! lock and serialise answers after releasing it.
 
+mod block;
 mod blocks;
 mod channels;
 mod check;
