@@ -45,7 +45,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -150,9 +149,8 @@ var (
 // Lookupd is a running instance. Its methods may be called from any number
 // of goroutines at once, Stop included.
 type Lookupd struct {
-	// mu guards h, calls, waits and stopped. It is only ever held briefly:
-	// never across a call into lookupd, which may block (a wait), except
-	// that Stop fires cancel tokens with it held, which never blocks.
+	// mu guards h, calls and stopped. It is only ever held briefly: never
+	// across a call into lookupd, which may block (a wait).
 	mu sync.Mutex
 	// h is the C handle, nil once Stop has begun: from then on no call
 	// may begin (lookupd_stop must be the handle's last use).
@@ -161,9 +159,6 @@ type Lookupd struct {
 	// with leave); Stop waits on idle until it is 0 before lookupd_stop.
 	calls int
 	idle  sync.Cond
-	// waits are the WaitForProducers calls in progress, whose cancel
-	// tokens Stop fires so that it never waits for a wait's deadline.
-	waits map[*wait]struct{}
 	// stopped is made by the first Stop and closed when the handle is
 	// freed; a Stop called meanwhile waits for it.
 	stopped chan struct{}
@@ -291,7 +286,6 @@ func start(config *C.char) (*Lookupd, error) {
 	}
 	l := &Lookupd{
 		h:        h,
-		waits:    make(map[*wait]struct{}),
 		tcpPort:  uint16(tcp),
 		httpPort: uint16(http),
 		tcpHost:  "127.0.0.1",
@@ -348,11 +342,12 @@ func (l *Lookupd) Stop() error {
 	// must not free it twice.
 	h := l.h
 	l.h = nil
-	// A token stays fired, so a wait registered but not yet inside
-	// lookupd ends as soon as it gets there.
-	for w := range l.waits {
-		w.fire(firedByStop)
-	}
+	l.mu.Unlock()
+	// Ends every wait on h, in progress or about to begin, with
+	// ResultStopped, while queries keep answering: safe with calls in
+	// progress, unlike lookupd_stop.
+	C.lookupd_shutdown(h)
+	l.mu.Lock()
 	for l.calls > 0 {
 		l.idle.Wait()
 	}
@@ -362,29 +357,22 @@ func (l *Lookupd) Stop() error {
 }
 
 // enter begins a call on the handle, which stays valid until the matching
-// leave: Stop waits for it. w, when not nil, is a wait whose token Stop
-// fires. Once Stop has begun, enter refuses with ErrStopped.
-func (l *Lookupd) enter(w *wait) (*C.lookupd, error) {
+// leave: Stop waits for it. Once Stop has begun, enter refuses with
+// ErrStopped.
+func (l *Lookupd) enter() (*C.lookupd, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.h == nil {
 		return nil, ErrStopped
 	}
 	l.calls++
-	if w != nil {
-		l.waits[w] = struct{}{}
-	}
 	return l.h, nil
 }
 
-// leave ends a call begun with enter. After it Stop no longer knows w, so
-// w's token may be freed.
-func (l *Lookupd) leave(w *wait) {
+// leave ends a call begun with enter.
+func (l *Lookupd) leave() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if w != nil {
-		delete(l.waits, w)
-	}
 	l.calls--
 	if l.calls == 0 {
 		l.idle.Broadcast()
@@ -394,11 +382,11 @@ func (l *Lookupd) leave(w *wait) {
 // query runs one lookupd_query_* function, freeing the string it returns
 // once copied into Go memory.
 func (l *Lookupd) query(fn func(h *C.lookupd, out **C.char) C.enum_lookupd_result) (string, error) {
-	h, err := l.enter(nil)
+	h, err := l.enter()
 	if err != nil {
 		return "", err
 	}
-	defer l.leave(nil)
+	defer l.leave()
 	var out *C.char
 	if err := call(func() C.enum_lookupd_result { return fn(h, &out) }); err != nil {
 		return "", err
@@ -534,27 +522,6 @@ func (l *Lookupd) Nodes() ([]Node, error) {
 	return r.Producers, err
 }
 
-// Why a wait's cancel token was fired; the first reason is kept.
-const (
-	firedByContext int32 = iota + 1
-	firedByStop
-)
-
-// wait is one WaitForProducers call in progress: its cancel token, fired
-// by the goroutine watching its context or by Stop.
-type wait struct {
-	token *C.lookupd_cancel
-	why   atomic.Int32
-}
-
-// fire ends the wait, now if it is inside lookupd, or as soon as it gets
-// there: a token stays fired.
-func (w *wait) fire(why int32) {
-	w.why.CompareAndSwap(0, why)
-	// It can only fail for a NULL token, which w never has.
-	C.lookupd_cancel_fire(w.token)
-}
-
 // maxWaitMillis is the longest wait lookupd_wait_lookup_cancellable takes
 // at once (its timeout is a uint32 of milliseconds, about 49.7 days).
 const maxWaitMillis = math.MaxUint32
@@ -562,9 +529,9 @@ const maxWaitMillis = math.MaxUint32
 // waitMillis is the timeout of the next lookupd wait for ctx: the time to
 // its deadline, rounded up so that lookupd's timeout never ends the wait
 // before the context's, or the maximum (a wait without a deadline, or
-// with one further off, waits again when it ends). It is never 0: lookupd
-// reports an elapsed timeout before a fired token, so a wait that Stop
-// ended must not be retried with no time at all, or it would spin.
+// with one further off, waits again when it ends). It is never 0: a wait
+// of 0 ms looks once and times out, and retrying it until the context's
+// timer fires would spin.
 func waitMillis(ctx context.Context) uint32 {
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -619,19 +586,19 @@ func (l *Lookupd) WaitForProducersJSON(ctx context.Context, topic string, n int)
 		return "", fmt.Errorf("lookupd: wait for topic %q: %w", topic, err)
 	}
 
-	// Deferred calls run last first: the watcher is joined, then the wait
-	// is unregistered from Stop, and only then is its token freed, when
-	// nothing can fire it any more.
-	w := new(wait)
-	if err := call(func() C.enum_lookupd_result { return C.lookupd_cancel_new(&w.token) }); err != nil {
+	// The context ends the wait through a cancel token (Stop ends it
+	// through lookupd_shutdown). Deferred calls run last first: the
+	// watcher that fires the token is joined before the token is freed.
+	var token *C.lookupd_cancel
+	if err := call(func() C.enum_lookupd_result { return C.lookupd_cancel_new(&token) }); err != nil {
 		return "", err
 	}
-	defer C.lookupd_cancel_free(w.token)
-	h, err := l.enter(w)
+	defer C.lookupd_cancel_free(token)
+	h, err := l.enter()
 	if err != nil {
 		return "", err
 	}
-	defer l.leave(w)
+	defer l.leave()
 	if done := ctx.Done(); done != nil {
 		quit := make(chan struct{})
 		exited := make(chan struct{})
@@ -639,7 +606,9 @@ func (l *Lookupd) WaitForProducersJSON(ctx context.Context, topic string, n int)
 			defer close(exited)
 			select {
 			case <-done:
-				w.fire(firedByContext)
+				// A token stays fired: this ends the wait now, or as
+				// soon as it is inside lookupd.
+				C.lookupd_cancel_fire(token)
 			case <-quit:
 			}
 		}()
@@ -652,7 +621,7 @@ func (l *Lookupd) WaitForProducersJSON(ctx context.Context, topic string, n int)
 	for {
 		var out *C.char
 		err := call(func() C.enum_lookupd_result {
-			return C.lookupd_wait_lookup_cancellable(h, t, C.uint32_t(n), C.uint32_t(waitMillis(ctx)), w.token, &out)
+			return C.lookupd_wait_lookup_cancellable(h, t, C.uint32_t(n), C.uint32_t(waitMillis(ctx)), token, &out)
 		})
 		if err == nil {
 			defer C.lookupd_string_free(out)
@@ -664,12 +633,10 @@ func (l *Lookupd) WaitForProducersJSON(ctx context.Context, topic string, n int)
 		}
 		switch e.Code {
 		case ResultCancelled:
-			switch w.why.Load() {
-			case firedByContext:
-				return "", fmt.Errorf("lookupd: wait for topic %q: %w", topic, ctx.Err())
-			case firedByStop:
-				return "", &Error{Code: ResultStopped, Message: fmt.Sprintf("wait for topic %q: the instance stopped", topic)}
-			}
+			// Only the context's watcher fires the token.
+			return "", fmt.Errorf("lookupd: wait for topic %q: %w", topic, ctx.Err())
+		case ResultStopped:
+			return "", &Error{Code: ResultStopped, Message: fmt.Sprintf("wait for topic %q: the instance stopped", topic)}
 		case ResultTimeout:
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return "", fmt.Errorf("lookupd: wait for topic %q: %w", topic, ctxErr)

@@ -378,9 +378,6 @@ class Lookupd:
         self._tcp_host = _client_host(_listen_host(str(given.get("tcp_address", "0.0.0.0:4160"))))
         self._http_host = _client_host(_listen_host(str(given.get("http_address", "0.0.0.0:4161"))))
         self._busy = 0
-        # The cancel token of every wait in progress, fired by stop(); a
-        # token is in here exactly while its wait may use it.
-        self._cancels = {}
         self._cond = threading.Condition()
         # Serialises stop() calls, so that none returns before the
         # instance is really stopped.
@@ -389,24 +386,15 @@ class Lookupd:
         _check(lib.lookupd_start(_c_string(text, "config"), byref(handle)))
         self._handle = handle
 
-    def _acquire(self, cancel=None):
+    def _acquire(self):
         with self._cond:
             if not self._handle:
                 raise LookupdError(ERR_NULL, "lookupd instance is stopped")
             self._busy += 1
-            if cancel is not None:
-                # Registered before the wait begins: a stop() from now on
-                # fires it, and a fired token ends a wait even before it
-                # begins.
-                self._cancels[id(cancel)] = cancel
             return self._handle
 
-    def _release(self, cancel=None):
+    def _release(self):
         with self._cond:
-            if cancel is not None:
-                # Once out of the dict, stop() can no longer fire it, so
-                # the caller may free it.
-                del self._cancels[id(cancel)]
             self._busy -= 1
             if self._busy == 0:
                 self._cond.notify_all()
@@ -506,29 +494,17 @@ class Lookupd:
         topic_c = _c_string(topic, "topic")
         count = _count(count)
         timeout_ms = _timeout_ms(timeout)
-        lib = _library()
-        # Every wait has a token of its own, which stop() fires: the C
-        # stop would end the wait too, but it may only be called once no
-        # call can still begin, and this binding has to keep waits from
-        # blocking stop() while its own lock decides that.
-        cancel = _Cancel()
-        _check(lib.lookupd_cancel_new(byref(cancel)))
+        # stop() ends the wait through lookupd_shutdown.
+        h = self._acquire()
         try:
-            h = self._acquire(cancel)
-            try:
-                out = c_void_p()
-                code = lib.lookupd_wait_lookup_cancellable(h, topic_c, count, timeout_ms,
-                                                           cancel, byref(out))
-                error = _error(code) if code != OK else None
-            finally:
-                self._release(cancel)
+            out = c_void_p()
+            code = _library().lookupd_wait_lookup(h, topic_c, count, timeout_ms, byref(out))
+            error = _error(code) if code != OK else None
         finally:
-            lib.lookupd_cancel_free(cancel)
+            self._release()
         if error is None:
             return _take_string(out)
-        if code in (ERR_CANCELLED, ERR_STOPPED):
-            # Only stop() fires the token (and lookupd_stop itself would
-            # give ERR_STOPPED): either way the instance stopped.
+        if code == ERR_STOPPED:
             raise LookupdError(ERR_STOPPED, "lookupd instance stopped while waiting for "
                                "producers of topic %r" % (topic,))
         raise error
@@ -563,14 +539,12 @@ class Lookupd:
         with self._stop_lock:
             with self._cond:
                 handle, self._handle = self._handle, None
-                if handle:
-                    lib = _library()
-                    # Fired under the lock, so that no token is freed while
-                    # we fire it (a wait frees its token only after taking
-                    # it out of _cancels, under this lock). Firing only
-                    # fails for NULL, which these are not.
-                    for cancel in self._cancels.values():
-                        lib.lookupd_cancel_fire(cancel)
+            if handle:
+                # Ends every wait on the handle, in progress or about to
+                # begin, with ERR_STOPPED, while queries keep answering:
+                # safe with calls in progress, unlike lookupd_stop.
+                _library().lookupd_shutdown(handle)
+            with self._cond:
                 # lookupd_stop must be the handle's last use.
                 self._cond.wait_for(lambda: self._busy == 0)
             if handle:
