@@ -76,7 +76,8 @@ typedef enum lookupd_result {
    */
   LOOKUPD_ERR_TIMEOUT = 8,
   /**
-   * A wait ended because `lookupd_stop` was called on its handle.
+   * A wait ended because `lookupd_shutdown` or `lookupd_stop` was called
+   * on its handle (a wait begun after `lookupd_shutdown` ends at once).
    */
   LOOKUPD_ERR_STOPPED = 9,
   /**

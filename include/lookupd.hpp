@@ -26,9 +26,9 @@
  *   that, e.g. by joining its threads before the instance goes out of
  *   scope. A thread that is only about to call wait_lookup() when another
  *   stops the instance races with the free. When you cannot order it,
- *   give the waits a cancel_token, fire() it, join the waiting threads,
- *   then stop.
- * - A cancel_token must outlive every wait given it.
+ *   call shutdown() (it ends every wait, in progress or begun later, and
+ *   frees nothing), join the waiting threads, then stop.
+ * - A cancel_token ends the waits given it alone, and must outlive them.
  */
 #ifndef LOOKUPD_HPP
 #define LOOKUPD_HPP
@@ -80,8 +80,8 @@ class wait_timeout : public error {
     explicit wait_timeout(const std::string &message) : error(LOOKUPD_ERR_TIMEOUT, message) {}
 };
 
-/// LOOKUPD_ERR_STOPPED: the instance was stopped while the wait was in
-/// progress.
+/// LOOKUPD_ERR_STOPPED: the instance was shut down or stopped while the
+/// wait was in progress, or shut down before it began.
 class stopped : public error {
   public:
     explicit stopped(const std::string &message) : error(LOOKUPD_ERR_STOPPED, message) {}

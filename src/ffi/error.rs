@@ -30,7 +30,8 @@ pub enum lookupd_result {
     LOOKUPD_ERR_INTERNAL = 7,
     /// A wait ended because its time ran out.
     LOOKUPD_ERR_TIMEOUT = 8,
-    /// A wait ended because `lookupd_stop` was called on its handle.
+    /// A wait ended because `lookupd_shutdown` or `lookupd_stop` was called
+    /// on its handle (a wait begun after `lookupd_shutdown` ends at once).
     LOOKUPD_ERR_STOPPED = 9,
     /// An argument is outside what the function accepts (a topic that is
     /// not a valid name, for a wait that could then never end).

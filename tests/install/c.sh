@@ -12,8 +12,8 @@
 #      find_package(lookupd); the package's version check; the same hosts
 #      built again after the prefix is moved elsewhere
 #
-# Everything binds 127.0.0.1 on port 0. Needs cc, c++, pkg-config, cmake
-# and readelf; cmake and pkg-config are installed from Debian if missing.
+# Everything binds 127.0.0.1 on port 0. Needs cc, c++, pkg-config, cmake,
+# readelf and nm; cmake and pkg-config are installed from Debian if missing.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)

@@ -208,14 +208,7 @@ fi
 ./static.test -test.count=1 >/dev/null || fail "the statically linked test binary failed"
 
 step "-tags lookupd_pkgconfig against an installed prefix"
-if ! make -s -n -C "$REPO/bindings/c" install PREFIX="$tmp/prefix" >/dev/null 2>&1; then
-  printf 'SKIPPED: %s has no working install target yet (make -C bindings/c install PREFIX=...);\n' "$REPO/bindings/c"
-  printf '         the pkg-config link (-tags lookupd_pkgconfig) was not tested.\n'
-  step "go install test passed (pkg-config part skipped)"
-  exit 0
-fi
 command -v pkg-config >/dev/null || fail "pkg-config is not installed"
-command -v readelf >/dev/null || fail "readelf (binutils) is not installed"
 # The go command does not key its build cache on pkg-config's output
 # (golang/go#24544): a package built against an earlier prefix would be
 # reused with that prefix's -L flag, and this prefix is new on every run.

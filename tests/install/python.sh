@@ -22,6 +22,8 @@ PYTHON=${PYTHON:-python3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 unset LOOKUPD_LIB LOOKUPD_CRATE_DIR
+# The package's version (its build checks that Cargo.toml's is the same).
+VERSION=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$REPO/bindings/python/pyproject.toml" | head -n 1)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -114,12 +116,12 @@ grep -q "1 passed, 1 error" missing.out && grep -q "liblookupd.so not found" mis
 
 step "pip wheel: a platform wheel that carries the library"
 venv/bin/python -m pip wheel -q --no-deps -w "$tmp/wheels" "$REPO/bindings/python"
-wheels=("$tmp"/wheels/lookupd-0.1.0-*.whl)
+wheels=("$tmp"/wheels/lookupd-"$VERSION"-*.whl)
 [ "${#wheels[@]}" = 1 ] && [ -f "${wheels[0]}" ] || fail "expected one wheel, got: ${wheels[*]}"
 wheel=${wheels[0]}
 case $(basename "$wheel") in
   *-py3-none-any.whl) fail "pure wheel: $(basename "$wheel")" ;;
-  lookupd-0.1.0-py3-none-linux_*.whl | lookupd-0.1.0-py3-none-macosx_*.whl) ;;
+  lookupd-"$VERSION"-py3-none-linux_*.whl | lookupd-"$VERSION"-py3-none-macosx_*.whl) ;;
   *) fail "unexpected wheel tag: $(basename "$wheel")" ;;
 esac
 venv/bin/python - "$wheel" <<'EOF'
@@ -157,6 +159,6 @@ fi
 grep -q "cannot contain the crate" copy.out || { cat copy.out; fail "no clear error"; }
 echo "fails as it should: $(grep -o 'the lookupd Rust crate is not at [^ ]*' copy.out | head -1)"
 LOOKUPD_CRATE_DIR=$REPO venv/bin/python -m pip wheel -q --no-deps -w "$tmp/copy-wheels" ./copy
-ls "$tmp"/copy-wheels/lookupd-0.1.0-py3-none-*.whl >/dev/null
+ls "$tmp"/copy-wheels/lookupd-"$VERSION"-py3-none-*.whl >/dev/null
 
 step "python install test passed"

@@ -81,8 +81,7 @@ def nsqd_factory(lookupd):
 
     def make(tcp_port, http_port, *registrations):
         n = FakeNsqd(lookupd.tcp_port, tcp_port, http_port)
-        for r in registrations:
-            assert n.command("REGISTER " + r) == b"OK"
+        n.register(*registrations)
         made.append(n)
         return n
 

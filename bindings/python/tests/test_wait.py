@@ -235,14 +235,15 @@ def ipv6_loopback():
         return False
 
 
+# Loopback only: tests never listen on other interfaces. How a wildcard
+# listen address becomes a loopback client address is checked below,
+# without binding it.
 @pytest.mark.parametrize("listen, host", [
-    ("0.0.0.0:0", "127.0.0.1"),
-    (":0", "127.0.0.1"),
+    ("127.0.0.1:0", "127.0.0.1"),
     ("localhost:0", None),
     pytest.param("[::1]:0", "[::1]", marks=pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6")),
-    pytest.param("[::]:0", "[::1]", marks=pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6")),
 ])
-def test_every_interface_and_names_give_a_connectable_address(start, listen, host):
+def test_loopback_names_give_a_connectable_address(start, listen, host):
     l = start(tcp_address=listen, http_address=listen)
     tcp_host, _, tcp_port = l.tcp_address.rpartition(":")
     http_host, _, http_port = l.http_address.rpartition(":")
