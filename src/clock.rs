@@ -54,9 +54,8 @@ impl Timestamp {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
-    /// The moment `later` after this one (for tests).
-    #[doc(hidden)]
-    pub fn plus_for_test(self, later: Duration) -> Timestamp {
+    /// The moment `later` after this one (saturating).
+    pub fn plus(self, later: Duration) -> Timestamp {
         Timestamp(
             self.0
                 .saturating_add(u64::try_from(later.as_nanos()).unwrap_or(u64::MAX)),

@@ -136,7 +136,11 @@ impl<V> Blocks<V> {
 
     /// Where `key`'s entry is.
     fn locate(&self, key: &[u8]) -> Option<Loc> {
-        let hash = self.hash(key);
+        self.locate_hashed(self.hash(key), key)
+    }
+
+    /// Where `key`, whose hash is `hash`, has its entry.
+    fn locate_hashed(&self, hash: u32, key: &[u8]) -> Option<Loc> {
         let blocks = &self.blocks;
         self.index[Self::shard(hash)]
             .find(spread(hash), |l| {
@@ -187,11 +191,6 @@ impl<V> Blocks<V> {
         Some(&mut self.blocks[l.block() as usize].entries[l.slot()].1)
     }
 
-    /// Whether `key` is present.
-    pub(super) fn contains_key(&self, key: &[u8]) -> bool {
-        self.locate(key).is_some()
-    }
-
     /// The value of `key`, inserting `make()` first if it is absent; and
     /// whether it was inserted.
     pub(super) fn get_or_insert_with(
@@ -199,9 +198,10 @@ impl<V> Blocks<V> {
         key: &Name,
         make: impl FnOnce() -> V,
     ) -> (&mut V, bool) {
-        let (l, inserted) = match self.locate(key.as_bytes()) {
+        let hash = self.hash(key.as_bytes());
+        let (l, inserted) = match self.locate_hashed(hash, key.as_bytes()) {
             Some(l) => (l, false),
-            None => (self.insert_new(key.clone(), make()), true),
+            None => (self.insert_new(hash, key.clone(), make()), true),
         };
         (
             &mut self.blocks[l.block() as usize].entries[l.slot()].1,
@@ -213,8 +213,9 @@ impl<V> Blocks<V> {
     /// value.
     #[cfg(test)]
     pub(super) fn insert(&mut self, key: Name, value: V) {
-        if self.locate(key.as_bytes()).is_none() {
-            self.insert_new(key, value);
+        let hash = self.hash(key.as_bytes());
+        if self.locate_hashed(hash, key.as_bytes()).is_none() {
+            self.insert_new(hash, key, value);
         }
     }
 
@@ -231,9 +232,8 @@ impl<V> Blocks<V> {
         }
     }
 
-    /// Adds an absent `key`; where it went.
-    fn insert_new(&mut self, key: Name, value: V) -> Loc {
-        let hash = self.hash(key.as_bytes());
+    /// Adds an absent `key`, whose hash is `hash`; where it went.
+    fn insert_new(&mut self, hash: u32, key: Name, value: V) -> Loc {
         if self.order.is_empty() {
             let id = self.new_block(Block::of_sorted(Vec::new(), GROW));
             self.order.push(id);
@@ -302,12 +302,14 @@ impl<V> Blocks<V> {
 
     /// Removes `key`, returning its value.
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<V> {
-        let l = self.locate(key)?;
-        if let Ok(entry) =
-            self.index[Self::shard(l.hash)].find_entry(spread(l.hash), |x| x.place == l.place)
-        {
-            entry.remove();
-        }
+        let hash = self.hash(key);
+        let blocks = &self.blocks;
+        let (l, _) = self.index[Self::shard(hash)]
+            .find_entry(spread(hash), |l| {
+                l.hash == hash && blocks[l.block() as usize].entries[l.slot()].0.as_bytes() == key
+            })
+            .ok()?
+            .remove();
         let (id, slot) = l.at();
         let pos = self.position_of(key);
         let block = &mut self.blocks[id as usize];
@@ -563,15 +565,16 @@ mod tests {
                         .filter(|k| *k != probe)));
             }
             assert_eq!(m.len(), model.len());
-            assert_eq!(m.get(k.as_bytes()), model.get(&k));
             if let Some(v) = m.get_mut(k.as_bytes()) {
-                *v += 0;
+                *v += 1;
+                *model.get_mut(&k).expect("in the model too") += 1;
             }
+            assert_eq!(m.get(k.as_bytes()), model.get(&k));
         }
         m.check().unwrap();
         assert!(m.after(None).count() == model.len());
         for k in model.keys() {
-            assert!(m.contains_key(k.as_bytes()));
+            assert!(m.get(k.as_bytes()).is_some());
             m.remove(k.as_bytes());
         }
         m.check().unwrap();

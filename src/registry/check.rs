@@ -113,11 +113,10 @@ impl Registry {
             }
         }
         for (id, topic, _) in self.tombstones.iter() {
-            let present = self.producers.slot(id).is_some_and(|slot| {
-                self.topics
-                    .get(topic.as_bytes())
-                    .is_some_and(|t| t.producer_slots().any(|s| s == slot))
-            });
+            let present = self
+                .producers
+                .slot(id)
+                .is_some_and(|slot| self.holds(slot, topic.as_bytes()));
             if !present {
                 return Err(format!("tombstone of {id} in {topic} outlived it"));
             }

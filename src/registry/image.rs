@@ -69,18 +69,6 @@ pub struct Image {
 #[derive(Debug, Default)]
 pub struct ImageIndex(HashMap<ProducerId, u32>);
 
-impl ImageIndex {
-    /// How many producers the image lists.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether it lists none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// What reading an image back added.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Restored {

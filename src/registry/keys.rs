@@ -94,9 +94,6 @@ impl Registry {
                 self.drop_if_unused(topic.as_bytes());
             }
             None => {
-                if !self.topics.contains_key(topic.as_bytes()) {
-                    return removed;
-                }
                 let left = self.leave_topic(id, slot, topic);
                 for c in left.channels {
                     removed.push(Key::Channel(topic.clone(), self.channels.name(c).clone()));
@@ -113,7 +110,7 @@ impl Registry {
         removed
     }
 
-    /// Producer `id` leaves `topic` (whose entry exists), with the counts,
+    /// Producer `id` leaves `topic` (nothing, if it has no entry), with the counts,
     /// the generation and the tombstone index kept; the entry goes if
     /// nothing is left of it. The caller releases the channel ids in
     /// `channel_keys` once it has used their names, and updates the

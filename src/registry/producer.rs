@@ -104,7 +104,8 @@ impl Producer {
 
     /// Whether `node` is this producer's `broadcast_address:http_port`
     /// (the node name `/topic/tombstone` takes), compared without building
-    /// a string.
+    /// the whole node name (the port compares as Go's `strconv.Itoa` writes
+    /// it, so `+4151` or `04151` is not the same node).
     pub(super) fn is_node(&self, node: &str) -> bool {
         node.strip_prefix(self.info.broadcast_address.as_str())
             .and_then(|rest| rest.strip_prefix(':'))
@@ -151,7 +152,7 @@ pub(super) enum Origin {
 /// removal only counts the name as gone: the list then holds names the
 /// producer no longer holds (`dead`), which a disconnect skips, and which
 /// the registry drops by rewriting the list once they outnumber the rest
-/// (`Registry::tidy_topics`), so a removal costs a constant amortized.
+/// (`Registry::forget_topic`), so a removal costs a constant amortized.
 #[derive(Debug, Default)]
 pub(super) struct TopicList {
     bytes: Vec<u8>,

@@ -309,7 +309,7 @@ mod tests {
             "still tombstoned"
         );
         // The tombstone keeps its remaining 35 s, the downtime counted.
-        let later = now.plus_for_test(Duration::from_secs(36));
+        let later = now.plus(Duration::from_secs(36));
         assert_eq!(ids(&back, "clicks", later), ["host2"]);
         let mut down = Registry::new();
         down.restore(&image, now, Duration::from_secs(40));

@@ -87,10 +87,7 @@ impl Registry {
         let Some(slot) = self.producers.slot(id) else {
             return false;
         };
-        let registered = self
-            .topics
-            .get(topic.as_bytes())
-            .is_some_and(|t| t.producer_slots().any(|s| s == slot));
+        let registered = self.holds(slot, topic.as_bytes());
         if registered {
             self.tombstones.set(id, topic, at);
         }
@@ -132,12 +129,8 @@ impl Registry {
             .filter_map(|slot| self.producers.get(slot))
             .filter(|e| e.producer.is_active(now, timeouts.inactive_producer))
             .filter_map(|e| self.tombstones.get(e.producer.id(), topic.as_bytes()))
-            .map(|at| Timestamp(at.0.saturating_add(duration_nanos(timeouts.tombstone_lifetime))))
+            .map(|at| at.plus(timeouts.tombstone_lifetime))
             .filter(|until| *until > now)
             .min()
     }
-}
-
-fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
