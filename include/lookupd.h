@@ -189,11 +189,12 @@ enum lookupd_result lookupd_query_channels(const struct lookupd *h,
 enum lookupd_result lookupd_query_nodes(const struct lookupd *h, char **out_json);
 
 /**
- * Frees a string returned by a `lookupd_query_*` function. NULL is fine.
+ * Frees a string returned by a `lookupd_query_*` or `lookupd_wait_lookup*`
+ * function. NULL is fine.
  *
  * # Safety
- * `s` must be NULL or a string from a `lookupd_query_*` function, not
- * freed before.
+ * `s` must be NULL or a string from a `lookupd_query_*` or
+ * `lookupd_wait_lookup*` function, not freed before.
  */
 void lookupd_string_free(char *s);
 

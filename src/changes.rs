@@ -3,8 +3,9 @@
 //! A host waiting for producers (`lookupd_wait_lookup`, a test's
 //! `wait_for_producers`) listens here; every registry write, and a PING
 //! that brings a producer back from inactivity, notifies. Nobody is
-//! notified while nobody waits: a write costs one fence and one load, so
-//! a storm of REGISTERs pays nothing for a feature it does not use.
+//! notified while nobody waits: a write costs one counter increment, one
+//! fence and one load, so a storm of REGISTERs pays next to nothing for a
+//! feature it does not use.
 //! Closing (the instance stopping) wakes every waiter for good. The
 //! snapshot writer (`crate::persist`) is a waiter too, and reads the
 //! change count to know whether the registry moved since its last write.

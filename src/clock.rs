@@ -38,15 +38,12 @@ impl Timestamp {
     /// The current time.
     pub fn now() -> Timestamp {
         let elapsed = base().instant.elapsed();
-        Timestamp(START.saturating_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)))
+        Timestamp(START.saturating_add(nanos(elapsed)))
     }
 
     /// The moment `ago` before this one.
     pub fn minus(self, ago: Duration) -> Timestamp {
-        Timestamp(
-            self.0
-                .saturating_sub(u64::try_from(ago.as_nanos()).unwrap_or(u64::MAX)),
-        )
+        Timestamp(self.0.saturating_sub(nanos(ago)))
     }
 
     /// The time elapsed from `earlier` to `self` (zero if `earlier` is later).
@@ -56,10 +53,7 @@ impl Timestamp {
 
     /// The moment `later` after this one (saturating).
     pub fn plus(self, later: Duration) -> Timestamp {
-        Timestamp(
-            self.0
-                .saturating_add(u64::try_from(later.as_nanos()).unwrap_or(u64::MAX)),
-        )
+        Timestamp(self.0.saturating_add(nanos(later)))
     }
 
     /// The same moment as an `Instant`, for timers.
@@ -85,6 +79,11 @@ impl Timestamp {
 /// overflow `int64` and wrap. `/debug` shows it as `tombstoned_at` for a
 /// producer never tombstoned, so we show the same number.
 pub const GO_ZERO_TIME_UNIX_NANOS: i64 = (-62_135_596_800i64).wrapping_mul(1_000_000_000);
+
+/// `d` in nanoseconds, saturating (a `u64` of them spans 584 years).
+pub fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,9 +2,12 @@
 //!
 //! The options, the registry behind its lock, the logger, the counters and
 //! the ports the listeners got. The HTTP API's answers are methods of
-//! [`State`] too, kept with the rest of HTTP in `crate::http::answers`. Readers take the lock briefly to copy out their answer
-//! (a few `Arc` clones) and serialise after releasing it, so a slow client
-//! or a large `/nodes` never holds writers up while bytes are produced.
+//! [`State`] too, kept with the rest of HTTP in `crate::http::answers`.
+//! Readers take the lock briefly: most copy out their answer (a few `Arc`
+//! clones) and serialise after releasing it; `/topics` and `/nodes`, which
+//! grow with the database, write theirs a page of topics per hold. So a
+//! large answer holds writers up for one page at most, and a slow client
+//! never does (its bytes are sent after the last hold).
 //!
 //! The lock is parking_lot's: it is eventually fair (a thread waiting more
 //! than about half a millisecond is handed the lock), where std's lets a

@@ -74,8 +74,8 @@ unsafe fn instance<'a>(h: *const lookupd) -> Result<Call<'a>, Failure> {
 /// Writes a JSON answer to `out` as a newly allocated C string.
 ///
 /// # Safety
-/// `out` must be non-NULL (checked by [`query`]) and valid for a pointer
-/// write.
+/// `out` must be non-NULL (its callers, [`query`] and the waits, check)
+/// and valid for a pointer write.
 unsafe fn write_json(out: *mut *mut c_char, json: Vec<u8>) -> Result<(), Failure> {
     // JSON from serde_json never contains a raw NUL (it is escaped).
     let c = CString::new(json).map_err(|_| {
@@ -282,11 +282,12 @@ pub unsafe extern "C" fn lookupd_query_nodes(
     unsafe { query(h, out_json, |state| Ok(state.nodes_json())) }
 }
 
-/// Frees a string returned by a `lookupd_query_*` function. NULL is fine.
+/// Frees a string returned by a `lookupd_query_*` or `lookupd_wait_lookup*`
+/// function. NULL is fine.
 ///
 /// # Safety
-/// `s` must be NULL or a string from a `lookupd_query_*` function, not
-/// freed before.
+/// `s` must be NULL or a string from a `lookupd_query_*` or
+/// `lookupd_wait_lookup*` function, not freed before.
 #[no_mangle]
 pub unsafe extern "C" fn lookupd_string_free(s: *mut c_char) {
     if s.is_null() {

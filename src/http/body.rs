@@ -17,21 +17,30 @@ use hyper::body::{Frame, SizeHint};
 /// A response body: pieces of bytes, sent in order.
 #[derive(Debug, Default)]
 pub struct Body {
-    pieces: VecDeque<Bytes>,
+    /// The first piece apart, so that the common body of one piece (every
+    /// `/ping` and `/lookup`) allocates nothing.
+    first: Option<Bytes>,
+    rest: VecDeque<Bytes>,
     remaining: u64,
 }
 
 impl Body {
     /// A body of one piece.
     pub fn new(bytes: Bytes) -> Body {
-        Body::pieces(vec![bytes])
+        Body {
+            remaining: bytes.len() as u64,
+            first: (!bytes.is_empty()).then_some(bytes),
+            rest: VecDeque::new(),
+        }
     }
 
     /// A body of these pieces, in order.
-    pub fn pieces(pieces: Vec<Bytes>) -> Body {
+    pub fn pieces(mut pieces: Vec<Bytes>) -> Body {
         let remaining = pieces.iter().map(|p| p.len() as u64).sum();
+        pieces.retain(|p| !p.is_empty());
         Body {
-            pieces: pieces.into_iter().filter(|p| !p.is_empty()).collect(),
+            first: None,
+            rest: VecDeque::from(pieces),
             remaining,
         }
     }
@@ -57,14 +66,15 @@ impl hyper::body::Body for Body {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.pieces.pop_front().map(|p| {
+        let piece = self.first.take().or_else(|| self.rest.pop_front());
+        Poll::Ready(piece.map(|p| {
             self.remaining -= p.len() as u64;
             Ok(Frame::data(p))
         }))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.pieces.is_empty()
+        self.first.is_none() && self.rest.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {

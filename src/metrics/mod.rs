@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::nanos;
 use crate::registry::Counts;
 pub use render::CONTENT_TYPE;
 
@@ -231,8 +232,7 @@ impl Histogram {
             .position(|b| secs <= *b)
             .unwrap_or(BUCKETS.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos(d), Ordering::Relaxed);
     }
 }
 

@@ -23,6 +23,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::clock::nanos;
 use crate::names::Name;
 use crate::registry::image::{ImageProducer, ImageTombstone, ImageTopic};
 use crate::registry::PeerInfo;
@@ -311,10 +312,6 @@ fn array<const N: usize>(b: &[u8]) -> [u8; N] {
     let mut a = [0; N];
     a.copy_from_slice(&b[..N]);
     a
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {

@@ -33,10 +33,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_io::Timer;
 use smol::future;
 
+use crate::clock::nanos;
 use crate::config::duration;
 use crate::logging::{logf, Level};
-use crate::registry::image::{ImageProducer, ImageTombstone, ImageTopic, Restored};
-use crate::registry::ProducerId;
+use crate::registry::image::{ImageProducer, ImageTombstone, ImageTopic};
+use crate::registry::{ProducerId, Registry};
 use crate::state::State;
 use format::{Encoder, Visit};
 
@@ -113,24 +114,32 @@ pub fn restore(state: &State) -> Option<Instant> {
     };
     let ago = Duration::from_nanos(u64::try_from(unix_nanos_now() - taken_at).unwrap_or(0));
     let now = state.now();
+    // One hold of the write lock for the whole restore: nothing is served
+    // yet, so nobody waits for it.
+    let mut registry = state.write();
+    let before = registry.counts();
     let mut into = Restorer {
-        state,
+        registry: &mut registry,
         then: now.minus(ago),
         ids: Vec::new(),
-        done: Restored::default(),
-        before: state.read().counts(),
+        tombstones: 0,
     };
     if let Err(e) = format::read(&bytes, &mut into) {
         // Checked above, so this is a bug; the registry may be half full.
         logf!(state.log, Level::Error, "SNAPSHOT: {shown} - {e}");
     }
-    let done = into.done;
+    let (producers, tombstones) = (into.ids.len(), into.tombstones);
+    let mut done = registry.restored_since(before);
+    drop(registry);
+    done.producers = producers;
+    done.tombstones = tombstones;
     let grace = state.opts.restart_grace;
     let took = started.elapsed();
-    state.metrics.snapshots.restore_nanos.store(
-        u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
+    state
+        .metrics
+        .snapshots
+        .restore_nanos
+        .store(nanos(took), Ordering::Relaxed);
     logf!(
         state.log,
         Level::Info,
@@ -149,31 +158,26 @@ pub fn restore(state: &State) -> Option<Instant> {
 
 /// Applies a snapshot to the registry as it is read.
 struct Restorer<'a> {
-    state: &'a State,
+    registry: &'a mut Registry,
     then: crate::clock::Timestamp,
     ids: Vec<ProducerId>,
-    done: Restored,
-    before: crate::registry::Counts,
+    tombstones: usize,
 }
 
 impl Visit for Restorer<'_> {
     fn producers(&mut self, producers: Vec<ImageProducer>) {
-        self.ids = self.state.write().restore_producers(&producers, self.then);
+        self.ids = self.registry.restore_producers(&producers, self.then);
     }
 
     fn topic(&mut self, topic: &ImageTopic) {
-        self.state.write().restore_topic(topic, &self.ids);
+        self.registry.restore_topic(topic, &self.ids);
     }
 
     fn tombstones(&mut self, tombstones: Vec<ImageTombstone>) {
-        let mut registry = self.state.write();
-        let restored = tombstones
+        self.tombstones = tombstones
             .iter()
-            .filter(|t| registry.restore_tombstone(t, &self.ids, self.then))
+            .filter(|t| self.registry.restore_tombstone(t, &self.ids, self.then))
             .count();
-        self.done = registry.restored_since(self.before);
-        self.done.producers = self.ids.len();
-        self.done.tombstones = restored;
     }
 }
 
@@ -320,10 +324,7 @@ fn write(state: &State, dir: &Path) -> Duration {
         Ok(()) => {
             let took = started.elapsed();
             stats.writes.fetch_add(1, Ordering::Relaxed);
-            stats.last_nanos.store(
-                u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
+            stats.last_nanos.store(nanos(took), Ordering::Relaxed);
             stats
                 .last_bytes
                 .store(bytes.len() as u64, Ordering::Relaxed);

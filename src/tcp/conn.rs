@@ -252,6 +252,8 @@ impl Conn {
                 if let Some(p) = &self.producer {
                     let now = self.state.now();
                     let last = p.producer.last_update();
+                    let timeout = self.state.opts.inactive_producer_timeout;
+                    let was_inactive = !p.producer.is_active(now, timeout);
                     logf!(
                         self.state.log,
                         Level::Info,
@@ -262,7 +264,7 @@ impl Conn {
                     p.producer.touch(now);
                     // Back from inactivity: it shows in /lookup again
                     // without a registry write, so waiters are told here.
-                    if now.since(last) > self.state.opts.inactive_producer_timeout {
+                    if was_inactive {
                         self.state.changes.notify();
                     }
                 }
