@@ -421,6 +421,7 @@ fn wait(h: &H, topic: &str, min: u32, timeout_ms: u32) -> Result<String, lookupd
 
 #[test]
 fn wait_lookup_returns_the_body_once_a_producer_registers() {
+    let _s = serial();
     let h = std::sync::Arc::new(H::start(CONFIG));
     let (tcp, _) = h.ports();
     let registrar = std::thread::spawn(move || {
@@ -482,6 +483,7 @@ fn stop_ends_waits_in_progress_and_frees_after_they_return() {
 
 #[test]
 fn a_cancel_token_ends_waits_before_and_during() {
+    let _s = serial();
     let h = std::sync::Arc::new(H::start(CONFIG));
     let mut token = ptr::null_mut();
     assert_eq!(
