@@ -29,6 +29,7 @@
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod access;
+pub mod address;
 pub mod changes;
 pub mod clock;
 pub mod config;
@@ -39,7 +40,9 @@ pub mod json;
 pub mod logging;
 pub mod metrics;
 pub mod names;
+mod os;
 pub mod persist;
+pub mod reach;
 pub mod registry;
 pub mod server;
 pub mod state;

@@ -28,6 +28,7 @@ use crate::clock::Timestamp;
 use crate::config::{hostname, Options};
 use crate::logging::Logger;
 use crate::metrics::{ConnStats, Gauges, Metrics};
+use crate::reach::Reach;
 use crate::registry::{Registry, Timeouts};
 use crate::trim::Trimmer;
 
@@ -57,12 +58,16 @@ pub struct State {
     pub(crate) trimmer: Trimmer,
     /// Wakes hosts waiting for producers when the registry changes.
     pub changes: Changes,
+    /// Checks the addresses nsqd advertise.
+    pub reach: Reach,
 }
 
 impl State {
     /// State for an instance with these options and bound ports.
     pub fn new(opts: Options, log: Logger, tcp_port: u16, http_port: u16) -> State {
+        let reach = Reach::new(opts.producer_address);
         State {
+            reach,
             opts,
             log,
             tcp_port,
@@ -116,6 +121,7 @@ impl State {
                 inactive: registry.inactive_producers(now, self.opts.inactive_producer_timeout),
                 tombstoned: registry.tombstoned(now, self.opts.tombstone_lifetime),
                 restored_awaiting: registry.restored_awaiting(),
+                address_unreachable: registry.unreachable_producers(),
             }
         };
         self.metrics.render(&gauges, &self.conns)

@@ -11,8 +11,9 @@
 
 use std::fmt::Write as _;
 
+use super::options::SPECS;
 use super::options::{Options, Value};
-use super::specs::{self, Kind, SPECS};
+use super::specs::{self, Kind};
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,15 +283,21 @@ pub fn usage() -> String {
         (VERSION.into(), "", "print version string", String::new()),
     ];
     for s in SPECS {
-        let (ty, default) = match s.kind {
-            Kind::Text => ("string", format!("{:?}", defaults.display(s.name))),
-            Kind::Duration => ("duration", defaults.display(s.name)),
-            Kind::Level => ("value", defaults.display(s.name)),
-            Kind::Count => ("int", defaults.display(s.name)),
-            Kind::Bool => ("", String::new()),
-            Kind::Networks => ("string", String::new()),
+        // As Go's flag.PrintDefaults: no default shown for a zero value
+        // (an empty string, a zero duration, false).
+        let shown = defaults.display(s.name);
+        let default = match s.kind {
+            Kind::Bool => String::new(),
+            _ if shown.is_empty() || shown == "0s" => String::new(),
+            Kind::Text | Kind::Choice(_) => format!("{shown:?}"),
+            _ => shown,
         };
-        rows.push((s.name.replace('_', "-"), ty, s.help, default));
+        rows.push((
+            s.name.replace('_', "-"),
+            s.kind.flag_type(),
+            s.help,
+            default,
+        ));
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::from("Usage of nsqlookupd:\n");
@@ -436,5 +443,9 @@ mod tests {
         assert!(u.contains("  -tombstone-lifetime duration\n    \tduration of time a producer will remain tombstoned if registration remains (default 45s)\n"));
         assert!(u.contains("(default \"0.0.0.0:4160\")"));
         assert!(u.contains("  -version\n    \tprint version string\n"));
+        // Go shows no default for an empty string.
+        assert!(u.contains("  -data-path string\n    \tdirectory to keep a snapshot of the registry in, read back at start (empty: none)\n"));
+        assert!(u.contains("(default \"broadcast\")"));
+        assert!(u.contains("producer-heartbeat-timeout duration"));
     }
 }

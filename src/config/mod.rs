@@ -11,5 +11,5 @@ pub mod duration;
 mod options;
 mod specs;
 
-pub use options::{hostname, listen_addr, OptionError, Options, Value};
-pub use specs::{spec, Kind, Spec, SPECS};
+pub use options::{hostname, listen_addr, OptionError, Options, Value, SPECS};
+pub use specs::{spec, Kind, Spec};

@@ -5,115 +5,180 @@
 //! the same [`Options`] through [`Options::set`], keyed by the option's
 //! underscore name. Defaults, names and value syntax are the Go original's
 //! (`nsqlookupd/options.go`, `apps/nsqlookupd/main.go`), so a Go config
-//! file or command line means the same thing here. Our own additions are
-//! listed in `SPECS` (`super::specs`) after Go's.
+//! file or command line means the same thing here. Every option is one row
+//! of the `options!` table below, Go's first, then our own additions.
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::duration;
-use super::specs::{spec, Kind};
+use super::specs::{at_least, Setting, Spec};
 use crate::access::Cidr;
+use crate::address::AddressPolicy;
 use crate::logging::Level;
 
-/// How the service is configured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Options {
-    /// `<addr>:<port>` to listen on for TCP clients (nsqd).
-    pub tcp_address: String,
-    /// `<addr>:<port>` to listen on for HTTP clients.
-    pub http_address: String,
-    /// The address of this lookupd node; defaults to the OS hostname.
-    pub broadcast_address: String,
-    /// How long a producer stays in the active list after its last ping.
-    pub inactive_producer_timeout: Duration,
-    /// How long a tombstoned producer stays hidden from `/lookup`.
-    pub tombstone_lifetime: Duration,
-    /// Lowest level logged.
-    pub log_level: Level,
-    /// Prefix of every log line.
-    pub log_prefix: String,
-    /// Threads serving connections (ours).
-    pub threads: usize,
-    /// Largest IDENTIFY body accepted, in bytes (ours).
-    pub max_identify_body_size: usize,
-    /// Longest TCP command line accepted, in bytes (ours).
-    pub max_command_size: usize,
-    /// Time a new TCP connection has to send the protocol magic (ours).
-    pub tcp_handshake_timeout: Duration,
-    /// A TCP connection that has not identified is closed after being
-    /// silent this long (ours).
-    pub identify_timeout: Duration,
-    /// Most TCP connections served at once; more are refused (ours).
-    pub max_tcp_connections: usize,
-    /// Most HTTP connections served at once; more are refused (ours).
-    pub max_http_connections: usize,
-    /// Time an HTTP client has to send a request's head (from its first
-    /// byte), and then its body (ours).
-    pub http_header_timeout: Duration,
-    /// How long an idle keep-alive HTTP connection is kept (ours).
-    pub http_idle_timeout: Duration,
-    /// Largest HTTP request head, and largest body, in bytes (ours).
-    pub max_http_request_size: usize,
-    /// Bearer token mutating HTTP endpoints require; empty: none (ours).
-    pub http_auth_token: String,
-    /// A file holding the bearer token, read at start (ours).
-    pub http_auth_token_file: String,
-    /// Whether the token is required by every endpoint but `/ping` (ours).
-    pub http_auth_reads: bool,
-    /// Networks allowed to connect over TCP; empty: all (ours).
-    pub tcp_allow: Vec<Cidr>,
-    /// Networks allowed to use HTTP(S); empty: all (ours).
-    pub http_allow: Vec<Cidr>,
-    /// `<addr>:<port>` to serve HTTPS on; empty: no HTTPS (ours).
-    pub https_address: String,
-    /// PEM certificate chain for HTTPS (ours).
-    pub tls_cert: String,
-    /// PEM private key for HTTPS (ours).
-    pub tls_key: String,
-    /// Directory of the registry's snapshot; empty: none (ours).
-    pub data_path: String,
-    /// How long producers restored from the snapshot are answered while
-    /// their nsqd has not identified again (ours).
-    pub restart_grace: Duration,
+/// Declares every option once: its field (type, default, doc) and its
+/// help. From the one row come the field of [`Options`], its default,
+/// and its entry in [`SPECS`] (how flags, TOML and JSON set it, how
+/// `-help` and `Debug` show it).
+macro_rules! options {
+    ($(
+        $(#[doc = $doc:literal])*
+        $field:ident: $ty:ty = $default:expr,
+        help: $help:literal
+        $(, check: $check:expr)?
+        $(, secret: $secret:literal)?
+        ;
+    )*) => {
+        /// How the service is configured: every option, with Go's
+        /// defaults where Go has the option.
+        #[derive(Clone, PartialEq)]
+        pub struct Options {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl Default for Options {
+            fn default() -> Self {
+                Options { $( $field: $default, )* }
+            }
+        }
+
+        /// Every option, Go's first.
+        pub const SPECS: &[Spec] = &[$(
+            Spec {
+                name: stringify!($field),
+                kind: <$ty as Setting>::KIND,
+                help: $help,
+                secret: false $(|| $secret)?,
+                set: |o, v| {
+                    let value = <$ty as Setting>::read(v)?;
+                    $( ($check)(&value)?; )?
+                    o.$field = value;
+                    Ok(())
+                },
+                show: |o| Setting::show(&o.$field),
+            },
+        )*];
+    };
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            tcp_address: "0.0.0.0:4160".into(),
-            http_address: "0.0.0.0:4161".into(),
-            broadcast_address: hostname(),
-            inactive_producer_timeout: Duration::from_secs(300),
-            tombstone_lifetime: Duration::from_secs(45),
-            log_level: Level::Info,
-            log_prefix: "[nsqlookupd] ".into(),
-            threads: default_threads(),
-            max_identify_body_size: 64 * 1024,
-            max_command_size: 4096,
-            tcp_handshake_timeout: Duration::from_secs(10),
-            identify_timeout: Duration::from_secs(30),
-            max_tcp_connections: 16384,
-            max_http_connections: 4096,
-            http_header_timeout: Duration::from_secs(10),
-            // Longer than the 90 s Go's HTTP clients (nsqadmin's included)
-            // keep idle connections pooled.
-            http_idle_timeout: Duration::from_secs(120),
-            max_http_request_size: 64 * 1024,
-            http_auth_token: String::new(),
-            http_auth_token_file: String::new(),
-            http_auth_reads: false,
-            tcp_allow: Vec::new(),
-            http_allow: Vec::new(),
-            https_address: String::new(),
-            tls_cert: String::new(),
-            tls_key: String::new(),
-            data_path: String::new(),
-            // nsqd notices a lost connection on its next 15 s PING and
-            // reconnects on the one after: up to 30 s, and a margin.
-            restart_grace: Duration::from_secs(45),
+options! {
+    /// Lowest level logged.
+    log_level: Level = Level::Info,
+        help: "set log verbosity: debug, info, warn, error, or fatal";
+    /// Prefix of every log line.
+    log_prefix: String = "[nsqlookupd] ".into(),
+        help: "log message prefix";
+    /// `<addr>:<port>` to listen on for TCP clients (nsqd).
+    tcp_address: String = "0.0.0.0:4160".into(),
+        help: "<addr>:<port> to listen on for TCP clients";
+    /// `<addr>:<port>` to listen on for HTTP clients.
+    http_address: String = "0.0.0.0:4161".into(),
+        help: "<addr>:<port> to listen on for HTTP clients";
+    /// The address of this lookupd node; defaults to the OS hostname.
+    broadcast_address: String = hostname(),
+        help: "address of this lookupd node, (default to the OS hostname)";
+    /// How long a producer stays in the active list after its last ping.
+    inactive_producer_timeout: Duration = Duration::from_secs(300),
+        help: "duration of time a producer will remain in the active list since its last ping";
+    /// How long a tombstoned producer stays hidden from `/lookup`.
+    tombstone_lifetime: Duration = Duration::from_secs(45),
+        help: "duration of time a producer will remain tombstoned if registration remains";
+    /// Threads serving connections (ours).
+    threads: usize = default_threads(),
+        help: "threads serving connections (default: half the CPUs, 1 to 8)";
+    /// Largest IDENTIFY body accepted, in bytes (ours).
+    max_identify_body_size: usize = 64 * 1024,
+        help: "largest IDENTIFY body accepted, in bytes";
+    /// Longest TCP command line accepted, in bytes (ours).
+    max_command_size: usize = 4096,
+        help: "longest TCP command line accepted, in bytes";
+    /// Time a new TCP connection has to send the protocol magic (ours).
+    tcp_handshake_timeout: Duration = Duration::from_secs(10),
+        help: "time a new TCP connection has to send the protocol magic";
+    /// A TCP connection that has not identified is closed after being
+    /// silent this long (ours).
+    identify_timeout: Duration = Duration::from_secs(30),
+        help: "close a TCP connection that has not identified after it is silent this long";
+    /// An identified nsqd connection that sends nothing for this long is
+    /// closed and its registrations removed; zero: never (ours). nsqd
+    /// PINGs every 15 s, so 45 s is three missed PINGs: a vanished or
+    /// hung nsqd leaves within 45 s, and a busy one whose ticker skipped
+    /// a beat or two is kept.
+    producer_heartbeat_timeout: Duration = Duration::from_secs(45),
+        help: "close an identified nsqd connection that sends nothing (nsqd PINGs every 15s) for this long, removing its registrations (0: never)";
+    /// Which address answers give for a producer (ours).
+    producer_address: AddressPolicy = AddressPolicy::Broadcast,
+        help: "address answers give for a producer: broadcast (what nsqd advertises, as Go), remote (its connection's source IP) or auto (the source IP only where the advertised address does not resolve, or resolves only to loopback)";
+    /// Most TCP connections served at once; more are refused (ours).
+    max_tcp_connections: usize = 16384,
+        help: "most TCP connections served at once; more are refused";
+    /// Most HTTP connections served at once; more are refused (ours).
+    max_http_connections: usize = 4096,
+        help: "most HTTP connections served at once; more are refused";
+    /// Time an HTTP client has to send a request's head (from its first
+    /// byte), and then its body (ours).
+    http_header_timeout: Duration = Duration::from_secs(10),
+        help: "time an HTTP client has to send a request's headers (and then its body)";
+    /// How long an idle keep-alive HTTP connection is kept (ours): longer
+    /// than the 90 s Go's HTTP clients (nsqadmin's included) keep idle
+    /// connections pooled.
+    http_idle_timeout: Duration = Duration::from_secs(120),
+        help: "close an idle keep-alive HTTP connection after this long";
+    /// Largest HTTP request head, and largest body, in bytes (ours); hyper
+    /// cannot read a request head into less than 8192.
+    max_http_request_size: usize = 64 * 1024,
+        help: "largest HTTP request head, and largest body, in bytes",
+        check: at_least(8192);
+    /// Bearer token mutating HTTP endpoints require; empty: none (ours).
+    http_auth_token: String = String::new(),
+        help: "require 'Authorization: Bearer <token>' for /topic/* and /channel/* (empty: no auth)",
+        secret: true;
+    /// A file holding the bearer token, read at start (ours).
+    http_auth_token_file: String = String::new(),
+        help: "read the bearer token from this file";
+    /// Whether the token is required by every endpoint but `/ping` (ours).
+    http_auth_reads: bool = false,
+        help: "require the token for every endpoint but /ping";
+    /// Networks allowed to connect over TCP; empty: all (ours).
+    tcp_allow: Vec<Cidr> = Vec::new(),
+        help: "CIDR networks allowed to connect over TCP, comma-separated (empty: all)";
+    /// Networks allowed to use HTTP(S); empty: all (ours).
+    http_allow: Vec<Cidr> = Vec::new(),
+        help: "CIDR networks allowed to use HTTP and HTTPS, comma-separated (empty: all)";
+    /// `<addr>:<port>` to serve HTTPS on; empty: no HTTPS (ours).
+    https_address: String = String::new(),
+        help: "<addr>:<port> to listen on for HTTPS clients (empty: no HTTPS)";
+    /// PEM certificate chain for HTTPS (ours).
+    tls_cert: String = String::new(),
+        help: "path to the PEM certificate chain for HTTPS";
+    /// PEM private key for HTTPS (ours).
+    tls_key: String = String::new(),
+        help: "path to the PEM private key for HTTPS";
+    /// Directory of the registry's snapshot; empty: none (ours).
+    data_path: String = String::new(),
+        help: "directory to keep a snapshot of the registry in, read back at start (empty: none)";
+    /// How long producers restored from the snapshot are answered while
+    /// their nsqd has not identified again (ours). nsqd notices a lost
+    /// connection on its next 15 s PING and reconnects on the one after:
+    /// up to 30 s, and a margin.
+    restart_grace: Duration = Duration::from_secs(45),
+        help: "how long producers restored from the snapshot are answered before their nsqd identifies again";
+}
+
+impl fmt::Debug for Options {
+    /// Every option by name; secrets are redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Options");
+        for s in SPECS {
+            let shown = (s.show)(self);
+            if s.secret && !shown.is_empty() {
+                d.field(s.name, &"<redacted>");
+            } else {
+                d.field(s.name, &shown);
+            }
         }
+        d.finish()
     }
 }
 
@@ -162,143 +227,20 @@ impl Options {
     /// assert!(o.set("nope", Value::Int(1)).is_err());
     /// ```
     pub fn set(&mut self, key: &str, value: Value<'_>) -> Result<(), OptionError> {
-        let err = |message: String| OptionError {
+        let spec = super::specs::spec(key).ok_or_else(|| OptionError {
+            key: key.to_owned(),
+            message: "unknown option".into(),
+        })?;
+        (spec.set)(self, value).map_err(|message| OptionError {
             key: key.to_owned(),
             message,
-        };
-        let spec = spec(key).ok_or_else(|| err("unknown option".into()))?;
-        match spec.kind {
-            Kind::Text => {
-                let v = text(value).map_err(err)?.to_owned();
-                match key {
-                    "tcp_address" => self.tcp_address = v,
-                    "http_address" => self.http_address = v,
-                    "broadcast_address" => self.broadcast_address = v,
-                    "log_prefix" => self.log_prefix = v,
-                    "http_auth_token" => self.http_auth_token = v,
-                    "http_auth_token_file" => self.http_auth_token_file = v,
-                    "https_address" => self.https_address = v,
-                    "tls_cert" => self.tls_cert = v,
-                    "tls_key" => self.tls_key = v,
-                    "data_path" => self.data_path = v,
-                    _ => unreachable!("text option {key} has no field"),
-                }
-            }
-            Kind::Duration => {
-                let v = match value {
-                    Value::Text(s) => duration::parse(s),
-                    Value::Int(ms) => Ok(duration::from_config_int(ms)),
-                    other => Err(format!("expected a duration, got {}", type_name(other))),
-                }
-                .map_err(err)?;
-                match key {
-                    "inactive_producer_timeout" => self.inactive_producer_timeout = v,
-                    "tombstone_lifetime" => self.tombstone_lifetime = v,
-                    "tcp_handshake_timeout" => self.tcp_handshake_timeout = v,
-                    "identify_timeout" => self.identify_timeout = v,
-                    "http_header_timeout" => self.http_header_timeout = v,
-                    "http_idle_timeout" => self.http_idle_timeout = v,
-                    "restart_grace" => self.restart_grace = v,
-                    _ => unreachable!("duration option {key} has no field"),
-                }
-            }
-            Kind::Level => {
-                self.log_level = text(value).and_then(str::parse).map_err(err)?;
-            }
-            Kind::Count => {
-                let v = count(value).map_err(err)?;
-                if v == 0 {
-                    return Err(err("must be at least 1".into()));
-                }
-                match key {
-                    "threads" => self.threads = v,
-                    "max_identify_body_size" => self.max_identify_body_size = v,
-                    "max_command_size" => self.max_command_size = v,
-                    "max_tcp_connections" => self.max_tcp_connections = v,
-                    "max_http_connections" => self.max_http_connections = v,
-                    "max_http_request_size" => {
-                        // hyper cannot read a request head into less.
-                        if v < 8192 {
-                            return Err(err("must be at least 8192".into()));
-                        }
-                        self.max_http_request_size = v
-                    }
-                    _ => unreachable!("count option {key} has no field"),
-                }
-            }
-            Kind::Bool => {
-                let v = match value {
-                    Value::Bool(b) => b,
-                    Value::Text(t) => {
-                        parse_bool(t).ok_or_else(|| err(format!("{t:?} is not a boolean")))?
-                    }
-                    other => {
-                        return Err(err(format!("expected a boolean, got {}", type_name(other))))
-                    }
-                };
-                match key {
-                    "http_auth_reads" => self.http_auth_reads = v,
-                    _ => unreachable!("bool option {key} has no field"),
-                }
-            }
-            Kind::Networks => {
-                let items: Vec<&str> = match value {
-                    Value::Text(t) => t.split(',').filter(|s| !s.trim().is_empty()).collect(),
-                    Value::Items(items) => items.iter().map(String::as_str).collect(),
-                    other => {
-                        return Err(err(format!(
-                            "expected CIDR networks, got {}",
-                            type_name(other)
-                        )))
-                    }
-                };
-                let nets = items
-                    .into_iter()
-                    .map(str::parse)
-                    .collect::<Result<Vec<Cidr>, String>>()
-                    .map_err(err)?;
-                match key {
-                    "tcp_allow" => self.tcp_allow = nets,
-                    "http_allow" => self.http_allow = nets,
-                    _ => unreachable!("networks option {key} has no field"),
-                }
-            }
-        }
-        Ok(())
+        })
     }
 
-    /// The current value of an option, as `-help` shows defaults.
+    /// The current value of an option, as `-help` shows defaults (a
+    /// secret is shown too: this is for the binary's own use).
     pub fn display(&self, key: &str) -> String {
-        match key {
-            "tcp_address" => self.tcp_address.clone(),
-            "http_address" => self.http_address.clone(),
-            "broadcast_address" => self.broadcast_address.clone(),
-            "log_prefix" => self.log_prefix.clone(),
-            "log_level" => self.log_level.as_str().to_owned(),
-            "inactive_producer_timeout" => duration::format(self.inactive_producer_timeout),
-            "tombstone_lifetime" => duration::format(self.tombstone_lifetime),
-            "threads" => self.threads.to_string(),
-            "max_identify_body_size" => self.max_identify_body_size.to_string(),
-            "max_command_size" => self.max_command_size.to_string(),
-            "tcp_handshake_timeout" => duration::format(self.tcp_handshake_timeout),
-            "identify_timeout" => duration::format(self.identify_timeout),
-            "max_tcp_connections" => self.max_tcp_connections.to_string(),
-            "max_http_connections" => self.max_http_connections.to_string(),
-            "http_header_timeout" => duration::format(self.http_header_timeout),
-            "http_idle_timeout" => duration::format(self.http_idle_timeout),
-            "max_http_request_size" => self.max_http_request_size.to_string(),
-            "http_auth_token" => self.http_auth_token.clone(),
-            "http_auth_token_file" => self.http_auth_token_file.clone(),
-            "http_auth_reads" => self.http_auth_reads.to_string(),
-            "tcp_allow" => join(&self.tcp_allow),
-            "http_allow" => join(&self.http_allow),
-            "https_address" => self.https_address.clone(),
-            "tls_cert" => self.tls_cert.clone(),
-            "tls_key" => self.tls_key.clone(),
-            "data_path" => self.data_path.clone(),
-            "restart_grace" => duration::format(self.restart_grace),
-            _ => String::new(),
-        }
+        super::specs::spec(key).map_or_else(String::new, |s| (s.show)(self))
     }
 
     /// Sets options from a JSON object (the C ABI's configuration).
@@ -401,50 +343,6 @@ impl Options {
     }
 }
 
-fn parse_bool(t: &str) -> Option<bool> {
-    match t {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-fn join(nets: &[Cidr]) -> String {
-    nets.iter()
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn text(value: Value<'_>) -> Result<&str, String> {
-    match value {
-        Value::Text(s) => Ok(s),
-        other => Err(format!("expected a string, got {}", type_name(other))),
-    }
-}
-
-fn count(value: Value<'_>) -> Result<usize, String> {
-    match value {
-        Value::Int(i) => usize::try_from(i).map_err(|_| format!("{i} is negative")),
-        Value::Text(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?} is not a non-negative integer")),
-        other => Err(format!("expected an integer, got {}", type_name(other))),
-    }
-}
-
-fn type_name(v: Value<'_>) -> &'static str {
-    match v {
-        Value::Text(_) => "a string",
-        Value::Int(_) => "an integer",
-        Value::Float(_) => "a float",
-        Value::Bool(_) => "a boolean",
-        Value::Items(_) => "a list",
-        Value::Other(name) => name,
-    }
-}
-
 /// Resolves a listen address as Go's `net.Listen("tcp", addr)` reads it:
 /// `host:port`, `[v6]:port`, or `:port` for every interface.
 pub fn listen_addr(addr: &str) -> Result<SocketAddr, String> {
@@ -531,6 +429,49 @@ mod tests {
         assert_eq!(e(r#"{"http_address":"nope"}"#).key, "http_address");
         assert_eq!(e("[1]").key, "<json>");
         assert_eq!(e("{").key, "<json>");
+    }
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let mut o = Options::default();
+        o.set("http_auth_token", Value::Text("s3cret")).unwrap();
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("http_auth_token: \"<redacted>\""), "{shown}");
+        assert!(shown.contains("tcp_address: \"0.0.0.0:4160\""), "{shown}");
+    }
+
+    #[test]
+    fn liveness_and_address_options() {
+        let mut o = Options::default();
+        assert_eq!(o.display("producer_heartbeat_timeout"), "45s");
+        assert_eq!(o.producer_address, AddressPolicy::Broadcast);
+        o.apply_json(r#"{"producer_heartbeat_timeout":"0s","producer_address":"auto"}"#)
+            .unwrap();
+        assert_eq!(o.producer_heartbeat_timeout, Duration::ZERO);
+        assert_eq!(o.producer_address, AddressPolicy::Auto);
+        let e = o
+            .apply_json(r#"{"producer_address":"nearest"}"#)
+            .unwrap_err();
+        assert_eq!(e.key, "producer_address");
+        assert!(
+            e.message.contains("broadcast, remote, auto"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn every_option_round_trips_through_its_row() {
+        // What `display` shows, `set` takes back to the same value.
+        let defaults = Options::default();
+        for s in SPECS {
+            let mut o = Options::default();
+            let shown = defaults.display(s.name);
+            o.set(s.name, Value::Text(&shown))
+                .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            assert_eq!(o, defaults, "{}", s.name);
+        }
     }
 
     #[test]

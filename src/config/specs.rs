@@ -1,9 +1,21 @@
-//! The table of every option: its name, the kind of value it takes and the
-//! help `-help` prints. Flags, config keys and JSON keys are all read
-//! against it, so an option added here is known to every surface.
+//! What an option is, apart from which one: the kind of value it takes,
+//! how a value of that kind is read from a flag, a TOML file or JSON, and
+//! how it is shown. The options themselves are one table
+//! (`super::options`), each row naming its field, type, default and help;
+//! reading, `-help` and `Debug` all go through the row, so an option is
+//! spelled once.
+
+use std::time::Duration;
+
+use super::duration;
+use super::options::{Options, Value};
+use crate::access::Cidr;
+use crate::address::AddressPolicy;
+use crate::logging::Level;
 
 /// The kind of value an option takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// Free text.
     Text,
@@ -11,16 +23,33 @@ pub enum Kind {
     Duration,
     /// `debug`, `info`, `warn`, `error` or `fatal`.
     Level,
-    /// A non-negative integer.
+    /// A positive integer.
     Count,
     /// `true` or `false` (a bare flag is `true`).
     Bool,
     /// CIDR networks, comma-separated or a list.
     Networks,
+    /// One of a few words.
+    Choice(&'static [&'static str]),
+    /// Items, comma-separated or a list.
+    List,
 }
 
-/// One option: its name, kind and the help `-help` prints.
-#[derive(Debug, Clone, Copy)]
+impl Kind {
+    /// The word Go's `-help` shows for a flag of this kind.
+    pub fn flag_type(self) -> &'static str {
+        match self {
+            Kind::Duration => "duration",
+            Kind::Level => "value",
+            Kind::Count => "int",
+            Kind::Bool => "",
+            Kind::Text | Kind::Networks | Kind::Choice(_) | Kind::List => "string",
+        }
+    }
+}
+
+/// One option: its name, kind and help, and how it is set and shown.
+#[derive(Clone, Copy)]
 pub struct Spec {
     /// The underscore name (TOML and JSON key); flags use dashes instead.
     pub name: &'static str,
@@ -28,149 +57,182 @@ pub struct Spec {
     pub kind: Kind,
     /// Help text.
     pub help: &'static str,
+    /// Whether its value is a secret, never shown.
+    pub secret: bool,
+    pub(super) set: fn(&mut Options, Value<'_>) -> Result<(), String>,
+    pub(super) show: fn(&Options) -> String,
 }
 
-/// Every option, Go's first.
-pub const SPECS: &[Spec] = &[
-    Spec {
-        name: "log_level",
-        kind: Kind::Level,
-        help: "set log verbosity: debug, info, warn, error, or fatal",
-    },
-    Spec {
-        name: "log_prefix",
-        kind: Kind::Text,
-        help: "log message prefix",
-    },
-    Spec {
-        name: "tcp_address",
-        kind: Kind::Text,
-        help: "<addr>:<port> to listen on for TCP clients",
-    },
-    Spec {
-        name: "http_address",
-        kind: Kind::Text,
-        help: "<addr>:<port> to listen on for HTTP clients",
-    },
-    Spec {
-        name: "broadcast_address",
-        kind: Kind::Text,
-        help: "address of this lookupd node, (default to the OS hostname)",
-    },
-    Spec {
-        name: "inactive_producer_timeout",
-        kind: Kind::Duration,
-        help: "duration of time a producer will remain in the active list since its last ping",
-    },
-    Spec {
-        name: "tombstone_lifetime",
-        kind: Kind::Duration,
-        help: "duration of time a producer will remain tombstoned if registration remains",
-    },
-    Spec {
-        name: "threads",
-        kind: Kind::Count,
-        help: "threads serving connections (default: half the CPUs, 1 to 8)",
-    },
-    Spec {
-        name: "max_identify_body_size",
-        kind: Kind::Count,
-        help: "largest IDENTIFY body accepted, in bytes",
-    },
-    Spec {
-        name: "max_command_size",
-        kind: Kind::Count,
-        help: "longest TCP command line accepted, in bytes",
-    },
-    Spec {
-        name: "tcp_handshake_timeout",
-        kind: Kind::Duration,
-        help: "time a new TCP connection has to send the protocol magic",
-    },
-    Spec {
-        name: "identify_timeout",
-        kind: Kind::Duration,
-        help: "close a TCP connection that has not identified after it is silent this long",
-    },
-    Spec {
-        name: "max_tcp_connections",
-        kind: Kind::Count,
-        help: "most TCP connections served at once; more are refused",
-    },
-    Spec {
-        name: "max_http_connections",
-        kind: Kind::Count,
-        help: "most HTTP connections served at once; more are refused",
-    },
-    Spec {
-        name: "http_header_timeout",
-        kind: Kind::Duration,
-        help: "time an HTTP client has to send a request's headers (and then its body)",
-    },
-    Spec {
-        name: "http_idle_timeout",
-        kind: Kind::Duration,
-        help: "close an idle keep-alive HTTP connection after this long",
-    },
-    Spec {
-        name: "max_http_request_size",
-        kind: Kind::Count,
-        help: "largest HTTP request head, and largest body, in bytes",
-    },
-    Spec {
-        name: "http_auth_token",
-        kind: Kind::Text,
-        help:
-            "require 'Authorization: Bearer <token>' for /topic/* and /channel/* (empty: no auth)",
-    },
-    Spec {
-        name: "http_auth_token_file",
-        kind: Kind::Text,
-        help: "read the bearer token from this file",
-    },
-    Spec {
-        name: "http_auth_reads",
-        kind: Kind::Bool,
-        help: "require the token for every endpoint but /ping",
-    },
-    Spec {
-        name: "tcp_allow",
-        kind: Kind::Networks,
-        help: "CIDR networks allowed to connect over TCP, comma-separated (empty: all)",
-    },
-    Spec {
-        name: "http_allow",
-        kind: Kind::Networks,
-        help: "CIDR networks allowed to use HTTP and HTTPS, comma-separated (empty: all)",
-    },
-    Spec {
-        name: "https_address",
-        kind: Kind::Text,
-        help: "<addr>:<port> to listen on for HTTPS clients (empty: no HTTPS)",
-    },
-    Spec {
-        name: "tls_cert",
-        kind: Kind::Text,
-        help: "path to the PEM certificate chain for HTTPS",
-    },
-    Spec {
-        name: "tls_key",
-        kind: Kind::Text,
-        help: "path to the PEM private key for HTTPS",
-    },
-    Spec {
-        name: "data_path",
-        kind: Kind::Text,
-        help: "directory to keep a snapshot of the registry in, read back at start (empty: none)",
-    },
-    Spec {
-        name: "restart_grace",
-        kind: Kind::Duration,
-        help: "how long producers restored from the snapshot are answered before their nsqd identifies again",
-    },
-];
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Looks an option up by underscore name.
 pub fn spec(name: &str) -> Option<&'static Spec> {
-    SPECS.iter().find(|s| s.name == name)
+    super::options::SPECS.iter().find(|s| s.name == name)
+}
+
+/// A type an option can have: its kind, how a value is read, how it is
+/// shown.
+pub(super) trait Setting: Sized {
+    const KIND: Kind;
+    fn read(value: Value<'_>) -> Result<Self, String>;
+    fn show(&self) -> String;
+}
+
+impl Setting for String {
+    const KIND: Kind = Kind::Text;
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        text(value).map(str::to_owned)
+    }
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Setting for Duration {
+    const KIND: Kind = Kind::Duration;
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        match value {
+            Value::Text(s) => duration::parse(s),
+            Value::Int(ms) => Ok(duration::from_config_int(ms)),
+            other => Err(format!("expected a duration, got {}", type_name(other))),
+        }
+    }
+    fn show(&self) -> String {
+        duration::format(*self)
+    }
+}
+
+impl Setting for Level {
+    const KIND: Kind = Kind::Level;
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        text(value).and_then(str::parse)
+    }
+    fn show(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl Setting for usize {
+    const KIND: Kind = Kind::Count;
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        let n = match value {
+            Value::Int(i) => usize::try_from(i).map_err(|_| format!("{i} is negative"))?,
+            Value::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| format!("{s:?} is not a non-negative integer"))?,
+            other => return Err(format!("expected an integer, got {}", type_name(other))),
+        };
+        if n == 0 {
+            return Err("must be at least 1".into());
+        }
+        Ok(n)
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Setting for bool {
+    const KIND: Kind = Kind::Bool;
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        match value {
+            Value::Bool(b) => Ok(b),
+            Value::Text(t) => parse_bool(t).ok_or_else(|| format!("{t:?} is not a boolean")),
+            other => Err(format!("expected a boolean, got {}", type_name(other))),
+        }
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Setting for Vec<Cidr> {
+    const KIND: Kind = Kind::Networks;
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        items(value, "CIDR networks")?
+            .into_iter()
+            .map(str::parse)
+            .collect()
+    }
+    fn show(&self) -> String {
+        let all: Vec<String> = self.iter().map(Cidr::to_string).collect();
+        all.join(",")
+    }
+}
+
+impl Setting for Vec<String> {
+    const KIND: Kind = Kind::List;
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        Ok(items(value, "a list")?
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .collect())
+    }
+    fn show(&self) -> String {
+        self.join(",")
+    }
+}
+
+impl Setting for AddressPolicy {
+    const KIND: Kind = Kind::Choice(&["broadcast", "remote", "auto"]);
+    fn read(value: Value<'_>) -> Result<Self, String> {
+        text(value).and_then(str::parse)
+    }
+    fn show(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+/// A positive integer of at least `min`.
+pub(super) fn at_least(min: usize) -> impl Fn(&usize) -> Result<(), String> {
+    move |n| {
+        if *n < min {
+            Err(format!("must be at least {min}"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn parse_bool(t: &str) -> Option<bool> {
+    match t {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn text(value: Value<'_>) -> Result<&str, String> {
+    match value {
+        Value::Text(s) => Ok(s),
+        other => Err(format!("expected a string, got {}", type_name(other))),
+    }
+}
+
+/// Items given comma-separated in one string, or as a list.
+fn items<'a>(value: Value<'a>, what: &str) -> Result<Vec<&'a str>, String> {
+    match value {
+        Value::Text(t) => Ok(t.split(',').filter(|s| !s.trim().is_empty()).collect()),
+        Value::Items(items) => Ok(items.iter().map(String::as_str).collect()),
+        other => Err(format!("expected {what}, got {}", type_name(other))),
+    }
+}
+
+pub(super) fn type_name(v: Value<'_>) -> &'static str {
+    match v {
+        Value::Text(_) => "a string",
+        Value::Int(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Bool(_) => "a boolean",
+        Value::Items(_) => "a list",
+        Value::Other(name) => name,
+    }
 }

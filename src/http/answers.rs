@@ -6,11 +6,13 @@
 //! and error messages are the Go original's (`nsqlookupd/http.go`,
 //! `internal/http_api`); lists are sorted so answers are deterministic.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::address::Finding;
 use crate::clock::GO_ZERO_TIME_UNIX_NANOS;
 use crate::json;
 use crate::logging::{logf, Level};
@@ -95,11 +97,12 @@ struct PeerView<'a> {
 }
 
 impl<'a> PeerView<'a> {
-    fn of(i: &'a PeerInfo) -> Self {
+    /// A producer that said `i` about itself, answered at `address`.
+    fn of(i: &'a PeerInfo, address: &'a str) -> Self {
         PeerView {
             remote_address: &i.remote_address,
             hostname: &i.hostname,
-            broadcast_address: &i.broadcast_address,
+            broadcast_address: address,
             tcp_port: i.tcp_port,
             http_port: i.http_port,
             version: &i.version,
@@ -131,6 +134,26 @@ struct DebugView<'a> {
     version: &'a str,
 }
 
+/// One producer in `/reachability`.
+#[derive(Serialize)]
+struct ReachView<'a> {
+    remote_address: &'a str,
+    hostname: &'a str,
+    broadcast_address: &'a str,
+    tcp_port: u16,
+    http_port: u16,
+    answered_address: &'a str,
+    check: &'static str,
+    resolved: Vec<String>,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReachabilityView<'a> {
+    producer_address: &'static str,
+    producers: Vec<ReachView<'a>>,
+}
+
 #[derive(Serialize)]
 struct InfoView<'a> {
     version: &'a str,
@@ -138,11 +161,8 @@ struct InfoView<'a> {
 
 /// The body of `/lookup` for an answer copied out of the registry.
 pub fn lookup_body(answer: &Lookup) -> Vec<u8> {
-    let peers: usize = answer
-        .producers
-        .iter()
-        .map(|p| peer_json(p).len() + 1)
-        .sum();
+    let views: Vec<Cow<'_, [u8]>> = answer.producers.iter().map(|p| peer_json(p)).collect();
+    let peers: usize = views.iter().map(|v| v.len() + 1).sum();
     let mut out = Vec::with_capacity(40 + 26 * answer.channels.len() + peers);
     out.extend_from_slice(b"{\"channels\":[");
     let mut first = true;
@@ -151,17 +171,17 @@ pub fn lookup_body(answer: &Lookup) -> Vec<u8> {
     }
     out.extend_from_slice(b"],\"producers\":[");
     let mut first = true;
-    for p in &answer.producers {
-        push_item(&mut out, &mut first, |o| o.extend_from_slice(peer_json(p)));
+    for v in &views {
+        push_item(&mut out, &mut first, |o| o.extend_from_slice(v));
     }
     out.extend_from_slice(b"]}");
     out
 }
 
 /// A producer as `/lookup` lists it (and `/nodes` begins it), in Go's
-/// field order, rendered once per producer.
-fn peer_json(p: &Producer) -> &[u8] {
-    p.view(|info| json::to_vec(&PeerView::of(info)))
+/// field order, rendered once per producer (once its address is settled).
+fn peer_json(p: &Producer) -> Cow<'_, [u8]> {
+    p.view(|info, address| json::to_vec(&PeerView::of(info, address)))
 }
 
 /// Topics read per hold of the registry's read lock for `/topics` and
@@ -383,7 +403,7 @@ impl State {
                 .map(|e| {
                     let i = e.producer.info();
                     DebugView {
-                        broadcast_address: &i.broadcast_address,
+                        broadcast_address: e.producer.address(),
                         hostname: &i.hostname,
                         http_port: i.http_port,
                         id: &i.remote_address,
@@ -402,6 +422,47 @@ impl State {
             out.insert(name, views);
         }
         json::to_vec(&out)
+    }
+
+    /// `GET /reachability` (ours): every producer, live or restored, with
+    /// the address it advertises, the one answers give, and what checking
+    /// the advertised one found (`ok`, `unresolvable`, `loopback`,
+    /// `not_checked`, `pending` while it is resolved, `restored` for a
+    /// producer restored from a snapshot whose nsqd has not come back).
+    pub fn reachability_json(&self) -> Vec<u8> {
+        let producers = self.read().all_producers();
+        let views = producers
+            .iter()
+            .map(|(p, restored)| {
+                let i = p.info();
+                let finding = p.finding();
+                ReachView {
+                    remote_address: &i.remote_address,
+                    hostname: &i.hostname,
+                    broadcast_address: &i.broadcast_address,
+                    tcp_port: i.tcp_port,
+                    http_port: i.http_port,
+                    answered_address: p.address(),
+                    check: match finding {
+                        Some(f) => f.as_str(),
+                        None if *restored => "restored",
+                        None => "pending",
+                    },
+                    resolved: finding
+                        .map(|f| f.resolved().iter().map(|ip| ip.to_string()).collect())
+                        .unwrap_or_default(),
+                    detail: match finding {
+                        Some(Finding::Unresolvable(why)) => why,
+                        Some(Finding::NotChecked(why)) => why,
+                        _ => "",
+                    },
+                }
+            })
+            .collect();
+        json::to_vec(&ReachabilityView {
+            producer_address: self.reach.policy().as_str(),
+            producers: views,
+        })
     }
 
     /// `GET /info`.

@@ -163,6 +163,7 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
         // `/topics?%zz` is answered, `/lookup?%zz` is INVALID_REQUEST.
         Route::Info => json(state.info_json().into()),
         Route::Debug => json(state.debug_json().into()),
+        Route::Reachability => json(state.reachability_json().into()),
         Route::Topics => json(state.topics_json()),
         Route::Nodes => {
             let mut r = json(Bytes::new());
@@ -214,6 +215,7 @@ fn respond_with_args(
         | Route::Metrics
         | Route::Info
         | Route::Debug
+        | Route::Reachability
         | Route::Topics
         | Route::Nodes => {
             unreachable!("{route:?} takes no arguments and is answered by respond")

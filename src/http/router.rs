@@ -26,10 +26,11 @@ pub(super) enum Route {
     ChannelDelete,
     TopicTombstone,
     Metrics,
+    Reachability,
 }
 
 /// Metric labels for requests no route handled, after the routes.
-pub(super) const LABEL_NOT_FOUND: usize = Route::Metrics as usize + 1;
+pub(super) const LABEL_NOT_FOUND: usize = Route::Reachability as usize + 1;
 pub(super) const LABEL_NOT_ALLOWED: usize = LABEL_NOT_FOUND + 1;
 pub(super) const LABEL_REDIRECT: usize = LABEL_NOT_FOUND + 2;
 pub(super) const LABEL_OPTIONS: usize = LABEL_NOT_FOUND + 3;
@@ -66,6 +67,7 @@ const ROUTES: &[(&str, Method, Route)] = &[
     ("/channel/delete", Method::POST, Route::ChannelDelete),
     ("/topic/tombstone", Method::POST, Route::TopicTombstone),
     ("/metrics", Method::GET, Route::Metrics),
+    ("/reachability", Method::GET, Route::Reachability),
 ];
 
 #[derive(Debug, PartialEq)]

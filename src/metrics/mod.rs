@@ -35,6 +35,7 @@ pub const HTTP_ROUTES: &[&str] = &[
     "channel_delete",
     "topic_tombstone",
     "metrics",
+    "reachability",
     "not_found",
     "method_not_allowed",
     "redirect",
@@ -76,6 +77,8 @@ pub enum Bound {
     HttpBodyTimeout,
     /// An HTTP request over `max_http_request_size`.
     HttpRequestSize,
+    /// An identified nsqd silent past `producer_heartbeat_timeout`.
+    ProducerHeartbeatTimeout,
 }
 
 const BOUNDS: &[&str] = &[
@@ -87,6 +90,7 @@ const BOUNDS: &[&str] = &[
     "http_idle_timeout",
     "http_body_timeout",
     "http_request_size",
+    "producer_heartbeat_timeout",
 ];
 
 /// Connection counters of one protocol, kept outside any lock.
@@ -129,6 +133,8 @@ pub struct Gauges {
     pub tombstoned: usize,
     /// Producers restored from a snapshot whose nsqd has not come back.
     pub restored_awaiting: usize,
+    /// Producers whose advertised address failed the check.
+    pub address_unreachable: usize,
 }
 
 /// Latency buckets, in seconds.

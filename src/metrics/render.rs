@@ -27,6 +27,7 @@ impl Metrics {
             inactive,
             tombstoned,
             restored_awaiting,
+            address_unreachable,
         } = *gauges;
         let mut r = Registry::with_prefix("nsqlookupd");
         let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
@@ -49,6 +50,11 @@ impl Metrics {
             "producers_restored_awaiting",
             "Producers restored from the snapshot whose nsqd has not identified again",
             gauge(restored_awaiting),
+        );
+        r.register(
+            "producers_address_unreachable",
+            "Producers whose advertised broadcast address does not resolve, or resolves only to loopback while they connected from another host",
+            gauge(address_unreachable),
         );
         r.register("topics", "Topic keys", gauge(counts.topics));
         r.register("channels", "Channel keys", gauge(counts.channels));

@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! "LKDSNAP\n"  8 bytes of magic
-//! version      u32, little-endian (this is version 1)
+//! version      u32, little-endian (this is version 2; 1 is read too)
 //! taken at     i64, little-endian: Unix nanoseconds, wall clock
 //! producers    n, then n × (remote address, hostname, broadcast address,
-//!              tcp port, http port, version, zone, region, idle ns)
+//!              tcp port, http port, version, zone, region, idle ns,
+//!              answered address: empty when it is the broadcast one;
+//!              version 1 has no answered address)
 //! topics       n, then n × (name, k, k × producer index,
 //!              c, c × (channel, m, m × producer index))
 //! tombstones   n, then n × (producer index, topic, age ns)
@@ -30,8 +32,10 @@ use crate::registry::PeerInfo;
 
 /// The first bytes of every snapshot.
 pub const MAGIC: &[u8; 8] = b"LKDSNAP\n";
-/// The format version written, and the only one read.
-pub const VERSION: u32 = 1;
+/// The format version written.
+pub const VERSION: u32 = 2;
+/// The oldest format version read.
+pub const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = MAGIC.len() + 4 + 8;
 
 /// Why a snapshot cannot be read.
@@ -62,7 +66,10 @@ impl fmt::Display for FormatError {
             FormatError::Empty => f.write_str("the file is empty"),
             FormatError::NotASnapshot => f.write_str("not a lookupd snapshot (bad magic)"),
             FormatError::UnknownVersion(v) => {
-                write!(f, "unknown snapshot version {v} (this lookupd reads {VERSION})")
+                write!(
+                    f,
+                    "unknown snapshot version {v} (this lookupd reads {OLDEST_VERSION} to {VERSION})"
+                )
             }
             FormatError::Truncated => f.write_str("truncated (shorter than a header)"),
             FormatError::Checksum { stored, computed } => write!(
@@ -106,6 +113,7 @@ impl Encoder {
                 bytes(&mut out, s.as_bytes());
             }
             varint(&mut out, nanos(p.idle));
+            bytes(&mut out, p.answered.as_deref().unwrap_or("").as_bytes());
         }
         // The topic count is not known yet: a fixed-width slot for it.
         let topic_count_at = out.len();
@@ -197,9 +205,9 @@ pub fn read(file: &[u8], visit: &mut impl Visit) -> Result<i64, FormatError> {
     if file.len() < HEADER + 4 {
         return Err(FormatError::Truncated);
     }
-    let version = u32::from_le_bytes(array(&file[8..12]));
-    if version != VERSION {
-        return Err(FormatError::UnknownVersion(version));
+    let format = u32::from_le_bytes(array(&file[8..12]));
+    if !(OLDEST_VERSION..=VERSION).contains(&format) {
+        return Err(FormatError::UnknownVersion(format));
     }
     let (body, trailer) = file.split_at(file.len() - 4);
     let stored = u32::from_le_bytes(array(trailer));
@@ -224,7 +232,12 @@ pub fn read(file: &[u8], visit: &mut impl Visit) -> Result<i64, FormatError> {
         let topology_zone = r.string("zone")?;
         let topology_region = r.string("region")?;
         let idle = Duration::from_nanos(r.varint("idle")?);
+        let answered = match format {
+            1 => None,
+            _ => Some(r.string("answered address")?).filter(|a| !a.is_empty()),
+        };
         producers.push(ImageProducer {
+            answered,
             info: PeerInfo {
                 remote_address,
                 hostname,
@@ -502,6 +515,7 @@ mod tests {
                 topology_zone: "z".into(),
                 topology_region: "r\u{e9}gion".into(),
             },
+            answered: (n == 2).then(|| format!("10.0.0.{n}")),
             idle: Duration::from_millis(1500),
         };
         Image {
@@ -565,6 +579,40 @@ mod tests {
     }
 
     #[test]
+    fn version_1_is_read() {
+        // Version 1, as written before producers had an answered address:
+        // one producer, one topic it holds, no tombstone.
+        let mut v1 = MAGIC.to_vec();
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&5i64.to_le_bytes());
+        varint(&mut v1, 1);
+        for s in ["10.0.0.1:5000", "h1", "nsqd1"] {
+            bytes(&mut v1, s.as_bytes());
+        }
+        varint(&mut v1, 4150);
+        varint(&mut v1, 4151);
+        for s in ["1.3.0", "", ""] {
+            bytes(&mut v1, s.as_bytes());
+        }
+        varint(&mut v1, 1_000);
+        v1.extend_from_slice(&1u64.to_le_bytes());
+        bytes(&mut v1, b"t");
+        varint(&mut v1, 1);
+        varint(&mut v1, 0);
+        varint(&mut v1, 0);
+        varint(&mut v1, 0);
+        let crc = crc32(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let mut back = Collect::default();
+        assert_eq!(read(&v1, &mut back), Ok(5));
+        let p = &back.0.producers[0];
+        assert_eq!(p.info.broadcast_address, "nsqd1");
+        assert_eq!(p.answered, None);
+        assert_eq!(p.idle, Duration::from_micros(1));
+        assert_eq!(back.0.topics[0].producers, vec![0]);
+    }
+
+    #[test]
     fn every_damage_is_an_error() {
         let file = encode(&sample(), 7);
         assert_eq!(check(&[]), Err(FormatError::Empty));
@@ -573,9 +621,9 @@ mod tests {
             Err(FormatError::NotASnapshot)
         );
         assert_eq!(check(&file[..10]), Err(FormatError::Truncated));
-        let mut v2 = file.clone();
-        v2[8] = 2;
-        assert_eq!(check(&v2), Err(FormatError::UnknownVersion(2)));
+        let mut next = file.clone();
+        next[8] = 3;
+        assert_eq!(check(&next), Err(FormatError::UnknownVersion(3)));
         for cut in [file.len() - 1, file.len() - 5, HEADER + 4, file.len() / 2] {
             assert!(check(&file[..cut]).is_err(), "cut at {cut}");
         }

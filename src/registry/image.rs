@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::producer::{PeerInfo, ProducerId};
+use super::producer::{Answer, PeerInfo, ProducerId};
 use super::topic::Topic;
 use super::Registry;
 use crate::clock::Timestamp;
@@ -28,6 +28,9 @@ use crate::names::Name;
 pub struct ImageProducer {
     /// What it said in IDENTIFY.
     pub info: PeerInfo,
+    /// The address answers gave for it, where that was not the advertised
+    /// one (`-producer-address`).
+    pub answered: Option<String>,
     /// How long before the image it last identified or pinged.
     pub idle: Duration,
 }
@@ -96,6 +99,10 @@ impl Registry {
                 index.0.insert(e.id, i as u32);
                 ImageProducer {
                     info: e.producer.info().clone(),
+                    answered: match e.producer.answer() {
+                        Some(Answer::Instead(a)) => Some(a.to_string()),
+                        _ => None,
+                    },
                     idle: now.since(e.producer.last_update()),
                 }
             })
@@ -229,7 +236,13 @@ impl Registry {
     ) -> Vec<ProducerId> {
         producers
             .iter()
-            .map(|p| self.add_restored(p.info.clone(), then.minus(p.idle)))
+            .map(|p| {
+                let answer = match &p.answered {
+                    Some(a) => Answer::Instead(a.as_str().into()),
+                    None => Answer::Advertised,
+                };
+                self.add_restored(p.info.clone(), then.minus(p.idle), answer)
+            })
             .collect()
     }
 

@@ -52,7 +52,7 @@ use crate::names::Name;
 use blocks::Blocks;
 use channels::Channels;
 use producer::Producers;
-pub use producer::{PeerInfo, Producer, ProducerId, Slot};
+pub use producer::{Answer, PeerInfo, Producer, ProducerId, Slot};
 use restore::Restoration;
 use tombstones::Tombstones;
 use topic::Topic;

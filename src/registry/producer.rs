@@ -8,12 +8,14 @@
 //! Those names are packed into one buffer per producer (a length byte and
 //! the bytes), a few bytes a registration.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::{Key, Registry};
+use crate::address::{split_node, Finding};
 use crate::clock::Timestamp;
 use crate::names::Name;
 
@@ -48,32 +50,61 @@ pub struct PeerInfo {
 /// order.
 pub type ProducerId = u64;
 
+/// The address answers give for a producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// The `broadcast_address` it advertised.
+    Advertised,
+    /// Another address: its connection's source IP
+    /// (`-producer-address=remote`, or `auto` after a failed check).
+    Instead(Box<str>),
+}
+
 /// An identified nsqd connection.
 #[derive(Debug)]
 pub struct Producer {
     pub(super) id: ProducerId,
     pub(super) info: PeerInfo,
     last_update: AtomicU64,
-    /// How answers show it, made once (its info never changes).
+    /// Which address answers give; unset while that waits on the check
+    /// of its advertised address (`-producer-address=auto`).
+    answer: OnceLock<Answer>,
+    /// What checking its advertised address found; unset until checked.
+    finding: OnceLock<Finding>,
+    /// How answers show it, made once its address is settled.
     view: OnceLock<Box<[u8]>>,
 }
 
 impl Producer {
-    pub(super) fn new(id: ProducerId, info: PeerInfo, now: Timestamp) -> Producer {
+    pub(super) fn new(
+        id: ProducerId,
+        info: PeerInfo,
+        now: Timestamp,
+        answer: Option<Answer>,
+    ) -> Producer {
         Producer {
             id,
             info,
             last_update: AtomicU64::new(now.0),
+            answer: answer.map_or_else(OnceLock::new, OnceLock::from),
+            finding: OnceLock::new(),
             view: OnceLock::new(),
         }
     }
 
-    /// A rendering of the producer, made by `render` the first time it is
-    /// asked for and kept: every `/lookup` and `/nodes` shows each
-    /// producer the same way, so it is rendered once, not per answer.
-    pub fn view(&self, render: impl FnOnce(&PeerInfo) -> Vec<u8>) -> &[u8] {
-        self.view
-            .get_or_init(|| render(&self.info).into_boxed_slice())
+    /// A rendering of the producer (made by `render` from what it said
+    /// and the address answers give), kept once its address is settled:
+    /// every `/lookup` and `/nodes` shows each producer the same way, so
+    /// it is rendered once, not per answer.
+    pub fn view(&self, render: impl FnOnce(&PeerInfo, &str) -> Vec<u8>) -> Cow<'_, [u8]> {
+        if self.answer.get().is_none() {
+            return Cow::Owned(render(&self.info, self.address()));
+        }
+        Cow::Borrowed(
+            self.view
+                .get_or_init(|| render(&self.info, self.address()).into_boxed_slice()),
+        )
     }
 
     /// This producer's id.
@@ -84,6 +115,38 @@ impl Producer {
     /// What the producer said about itself in IDENTIFY.
     pub fn info(&self) -> &PeerInfo {
         &self.info
+    }
+
+    /// The address answers give for it (`broadcast_address` in `/lookup`,
+    /// `/nodes` and `/debug`, and what `/topic/tombstone`'s `node` names):
+    /// the advertised one unless the address policy says otherwise.
+    pub fn address(&self) -> &str {
+        match self.answer.get() {
+            Some(Answer::Instead(a)) => a,
+            _ => &self.info.broadcast_address,
+        }
+    }
+
+    /// Which address answers give, if settled.
+    pub fn answer(&self) -> Option<&Answer> {
+        self.answer.get()
+    }
+
+    /// Settles which address answers give. Only the first call counts;
+    /// whether it was this one.
+    pub fn settle(&self, answer: Answer) -> bool {
+        self.answer.set(answer).is_ok()
+    }
+
+    /// What checking its advertised address found, if it was checked.
+    pub fn finding(&self) -> Option<&Finding> {
+        self.finding.get()
+    }
+
+    /// Records what checking its advertised address found. Only the first
+    /// call counts; whether it was this one.
+    pub fn found(&self, finding: Finding) -> bool {
+        self.finding.set(finding).is_ok()
     }
 
     /// Records a sign of life (IDENTIFY or PING). Lock-free, so a PING never
@@ -102,14 +165,15 @@ impl Producer {
         now.since(self.last_update()) <= timeout
     }
 
-    /// Whether `node` is this producer's `broadcast_address:http_port`
-    /// (the node name `/topic/tombstone` takes), compared without building
-    /// the whole node name (the port compares as Go's `strconv.Itoa` writes
-    /// it, so `+4151` or `04151` is not the same node).
+    /// Whether `node` is this producer's `address:http_port` (the node
+    /// name `/topic/tombstone` takes). An IPv6 address matches bracketed,
+    /// as nsqadmin writes it (`[::1]:4151`), or bare, as Go's lookupd
+    /// compares it (`::1:4151`). The port compares as Go's `strconv.Itoa`
+    /// writes it, so `+4151` or `04151` is not the same node.
     pub(super) fn is_node(&self, node: &str) -> bool {
-        node.strip_prefix(self.info.broadcast_address.as_str())
-            .and_then(|rest| rest.strip_prefix(':'))
-            .is_some_and(|p| p == self.info.http_port.to_string())
+        split_node(node).is_some_and(|(host, port)| {
+            host == self.address() && port == self.info.http_port.to_string()
+        })
     }
 }
 
@@ -353,11 +417,24 @@ impl Registry {
     /// Adds an identified producer (the `client::` registration). A
     /// producer restored from a snapshot with the same broadcast address
     /// and ports is taken over instead (see `super::restore`).
+    /// Answers give the address it advertised.
     pub fn identify(&mut self, info: PeerInfo, now: Timestamp) -> Arc<Producer> {
-        if let Some(producer) = self.take_over(&info, now) {
+        self.identify_answering(info, now, Some(Answer::Advertised))
+    }
+
+    /// As [`Registry::identify`]; `answer` is the address answers give,
+    /// if already known. Unknown, it is the advertised one until
+    /// [`Producer::settle`] says otherwise.
+    pub fn identify_answering(
+        &mut self,
+        info: PeerInfo,
+        now: Timestamp,
+        answer: Option<Answer>,
+    ) -> Arc<Producer> {
+        if let Some(producer) = self.take_over(&info, now, answer.clone()) {
             return producer;
         }
-        self.add_producer(info, now, Origin::Live)
+        self.add_producer(info, now, Origin::Live, answer)
     }
 
     /// Adds a producer to the table.
@@ -366,9 +443,10 @@ impl Registry {
         info: PeerInfo,
         now: Timestamp,
         origin: Origin,
+        answer: Option<Answer>,
     ) -> Arc<Producer> {
         self.next_id += 1;
-        let producer = Arc::new(Producer::new(self.next_id, info, now));
+        let producer = Arc::new(Producer::new(self.next_id, info, now, answer));
         self.producers.insert(producer.clone(), origin);
         self.counts.producers += 1;
         producer
@@ -378,6 +456,23 @@ impl Registry {
     pub fn producer(&self, id: ProducerId) -> Option<&Arc<Producer>> {
         let slot = self.producers.slot(id)?;
         self.producers.get(slot).map(|e| &e.producer)
+    }
+
+    /// How many producers' advertised addresses failed the check.
+    pub fn unreachable_producers(&self) -> usize {
+        self.producers
+            .iter()
+            .filter(|(_, e)| e.producer.finding().is_some_and(Finding::failed))
+            .count()
+    }
+
+    /// Every producer in IDENTIFY order, each with whether it was
+    /// restored from a snapshot and its nsqd has not identified since.
+    pub fn all_producers(&self) -> Vec<(Arc<Producer>, bool)> {
+        self.producers
+            .iter()
+            .map(|(_, e)| (e.producer.clone(), matches!(e.origin, Origin::Restored)))
+            .collect()
     }
 
     /// How many identified producers have been silent longer than `timeout`.

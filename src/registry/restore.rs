@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::producer::{Origin, PeerInfo, Producer, ProducerId, Slot};
+use super::producer::{Answer, Origin, PeerInfo, Producer, ProducerId, Slot};
 use super::{Key, Registry};
 use crate::clock::Timestamp;
 use crate::names::Name;
@@ -64,9 +64,14 @@ pub struct GraceStep {
 impl Registry {
     /// Adds a producer read from a snapshot (answered as if connected
     /// until its nsqd identifies again or the grace window ends).
-    pub(super) fn add_restored(&mut self, info: PeerInfo, last_update: Timestamp) -> ProducerId {
+    pub(super) fn add_restored(
+        &mut self,
+        info: PeerInfo,
+        last_update: Timestamp,
+        answer: Answer,
+    ) -> ProducerId {
         let key = node_key(&info);
-        let producer = self.add_producer(info, last_update, Origin::Restored);
+        let producer = self.add_producer(info, last_update, Origin::Restored, Some(answer));
         let id = producer.id();
         self.restoration.by_node.entry(key).or_default().push(id);
         self.restoration.pending.insert(id);
@@ -75,8 +80,13 @@ impl Registry {
 
     /// If a restored producer has `info`'s broadcast address and ports,
     /// the identifying connection takes it over: same registrations (and
-    /// tombstones), the new connection's details.
-    pub(super) fn take_over(&mut self, info: &PeerInfo, now: Timestamp) -> Option<Arc<Producer>> {
+    /// tombstones), the new connection's details and `answer`.
+    pub(super) fn take_over(
+        &mut self,
+        info: &PeerInfo,
+        now: Timestamp,
+        answer: Option<Answer>,
+    ) -> Option<Arc<Producer>> {
         if self.restoration.by_node.is_empty() {
             return None;
         }
@@ -88,7 +98,7 @@ impl Registry {
         }
         let slot = self.producers.slot(id)?;
         let keys = self.keys_of(slot);
-        let producer = Arc::new(Producer::new(id, info.clone(), now));
+        let producer = Arc::new(Producer::new(id, info.clone(), now, answer));
         let entry = self.producers.entry_mut(slot);
         entry.producer = producer.clone();
         entry.origin = if keys.is_empty() {

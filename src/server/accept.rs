@@ -21,7 +21,11 @@ use smol::Executor;
 use crate::logging::{logf, Level};
 use crate::metrics::{Bound, ConnStats, ProtoStats};
 use crate::state::State;
-use crate::{access, http, tcp};
+use crate::{access, http, os, tcp};
+
+/// TCP keepalive idle time and probe interval on accepted connections: Go's
+/// (`net.ListenConfig`'s default since Go 1.13).
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub(super) enum Protocol {
@@ -115,6 +119,15 @@ pub(super) async fn accept_loop(
         stats.open.fetch_add(1, Ordering::Relaxed);
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        // Go's period: a peer whose host vanished is given up by the
+        // kernel after about 2.5 minutes even if nothing else notices.
+        if let Err(e) = os::keepalive(&stream, KEEPALIVE, KEEPALIVE) {
+            logf!(
+                state.log,
+                Level::Debug,
+                "{name}: client({remote}) - cannot turn on keepalive: {e}"
+            );
+        }
         let conn_state = state.clone();
         let proto = proto.clone();
         let task = async move {

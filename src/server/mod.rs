@@ -262,6 +262,7 @@ impl Lookupd {
         }
         // Waits for producers end here: nothing will register any more.
         state.changes.close();
+        state.reach.close();
         logf!(state.log, Level::Info, "TCP: closing {tcp_addr}");
         logf!(state.log, Level::Info, "HTTP: closing {http_addr}");
         if let Some(addr) = https_addr {

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use smol::future;
@@ -26,12 +26,15 @@ const READ_CHUNK: usize = 4096;
 
 /// Serves one accepted TCP connection until it closes or fails.
 pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr) {
-    let remote = canonical(remote).to_string();
+    let peer = canonical(remote);
+    let remote = peer.to_string();
     logf!(state.log, Level::Info, "TCP: new client({remote})");
     let mut conn = Conn {
         state,
         stream,
+        peer,
         remote,
+        heard: Instant::now(),
         input: Vec::new(),
         pos: 0,
         line: Vec::new(),
@@ -74,6 +77,7 @@ pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr)
             conn.remote,
             e
         ),
+        End::Silent => {}
     }
     if let Some(identified) = conn.producer.take() {
         identified.remove_gradually().await;
@@ -93,19 +97,29 @@ enum End {
     Eof,
     Io(io::Error),
     Fatal(ProtocolError),
+    /// Closed for silence (already logged).
+    Silent,
 }
 
 /// Why more input could not be had.
 enum ReadError {
     Eof,
     TimedOut,
+    /// Our replies could not be written within the limit: the peer reads
+    /// nothing.
+    Unread,
     Io(io::Error),
 }
 
 struct Conn {
     state: Arc<State>,
     stream: Stream,
+    /// Where it connected from, IPv4 unmapped.
+    peer: SocketAddr,
+    /// `peer`, as logs and `remote_address` show it.
     remote: String,
+    /// When its last bytes arrived.
+    heard: Instant,
     /// Bytes read; those before `pos` are consumed.
     input: Vec<u8>,
     pos: usize,
@@ -125,7 +139,7 @@ impl Conn {
             Err(ReadError::Eof) => {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF"));
             }
-            Err(ReadError::TimedOut) => {
+            Err(ReadError::TimedOut | ReadError::Unread) => {
                 self.state.metrics.bound_hit(Bound::TcpHandshakeTimeout);
                 logf!(
                     self.state.log,
@@ -193,19 +207,55 @@ impl Conn {
                 Ok(()) => {}
                 Err(ReadError::Eof) => return End::Eof,
                 Err(ReadError::Io(e)) => return End::Io(e),
-                Err(ReadError::TimedOut) => {
-                    self.state.metrics.bound_hit(Bound::IdentifyTimeout);
-                    logf!(
-                        self.state.log,
-                        Level::Warn,
-                        "client({}) closed: not identified and silent for {}",
-                        self.remote,
-                        duration::format(self.state.opts.identify_timeout)
-                    );
-                    return End::Eof;
-                }
+                Err(ReadError::TimedOut) => return self.silent(false),
+                Err(ReadError::Unread) => return self.silent(true),
             }
         }
+    }
+
+    /// Closes a connection that was silent past its limit (or `unread`:
+    /// read none of our replies), saying why.
+    fn silent(&self, unread: bool) -> End {
+        let silent = duration::format(self.heard.elapsed());
+        let what = if unread {
+            "read none of our replies"
+        } else {
+            "sent nothing"
+        };
+        // Closed before its registrations go, which may take a while.
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Both);
+        match &self.producer {
+            None => {
+                self.state.metrics.bound_hit(Bound::IdentifyTimeout);
+                logf!(
+                    self.state.log,
+                    Level::Warn,
+                    "client({}) closed: not identified and {} for {}",
+                    self.remote,
+                    if unread { what } else { "silent" },
+                    silent
+                );
+            }
+            Some(p) => {
+                self.state
+                    .metrics
+                    .bound_hit(Bound::ProducerHeartbeatTimeout);
+                let i = p.producer.info();
+                logf!(
+                    self.state.log,
+                    Level::Warn,
+                    "client({}) closed: nsqd {:?} (broadcast address {}, TCP {}, HTTP {}) {what} for {} (producer-heartbeat-timeout {}; nsqd PINGs every 15s): its host is gone or the nsqd hung; removing its registrations",
+                    self.remote,
+                    i.hostname,
+                    p.producer.address(),
+                    i.tcp_port,
+                    i.http_port,
+                    silent,
+                    duration::format(self.state.opts.producer_heartbeat_timeout)
+                );
+            }
+        }
+        End::Silent
     }
 
     fn too_long(&self) -> ProtocolError {
@@ -216,13 +266,16 @@ impl Conn {
         ))
     }
 
-    /// Until IDENTIFY, silence is bounded; after it, nsqd may stay quiet
-    /// between its 15 s PINGs as long as it likes, as in Go.
+    /// How long the connection may stay silent: until IDENTIFY, the
+    /// identify timeout; after it, the heartbeat deadline (nsqd PINGs
+    /// every 15 s; Go waits forever, so a vanished host's registrations
+    /// stay until TCP keepalive gives up, and a hung nsqd's forever).
     fn idle_limit(&self) -> Option<Duration> {
-        match self.producer {
-            None => Some(self.state.opts.identify_timeout),
-            Some(_) => None,
-        }
+        let limit = match self.producer {
+            None => self.state.opts.identify_timeout,
+            Some(_) => self.state.opts.producer_heartbeat_timeout,
+        };
+        (!limit.is_zero()).then_some(limit)
     }
 
     /// Sends the error, logs it, and ends the connection: every protocol
@@ -364,7 +417,10 @@ impl Conn {
             info.version
         );
         let now = self.state.now();
-        let producer = self.state.write().identify(info, now);
+        let remote = self.peer.ip();
+        let answer = self.state.reach.answer_at_identify(&info, remote);
+        let producer = self.state.write().identify_answering(info, now, answer);
+        self.state.reach.check(&self.state, &producer, remote);
         logf!(
             self.state.log,
             Level::Info,
@@ -403,9 +459,29 @@ impl Conn {
         Ok(())
     }
 
-    /// Writes pending replies, then waits for and reads more input.
+    /// Writes pending replies, then waits for and reads more input; both
+    /// within `limit` (a peer that reads nothing cannot hold the
+    /// connection by leaving replies unsent).
     async fn read_more(&mut self, limit: Option<Duration>) -> Result<(), ReadError> {
-        self.flush().await.map_err(ReadError::Io)?;
+        let deadline = limit.map(|d| Instant::now() + d);
+        let within = |deadline: Option<Instant>| async move {
+            match deadline {
+                Some(at) => {
+                    Timer::at(at).await;
+                }
+                None => future::pending::<()>().await,
+            }
+        };
+        let flushed = future::or(async { Some(self.flush().await) }, async {
+            within(deadline).await;
+            None
+        })
+        .await;
+        match flushed {
+            None => return Err(ReadError::Unread),
+            Some(Err(e)) => return Err(ReadError::Io(e)),
+            Some(Ok(())) => {}
+        }
         if self.pos > 0 {
             self.input.drain(..self.pos);
             self.pos = 0;
@@ -414,17 +490,11 @@ impl Conn {
             // Idle connections hold no buffer.
             self.input = Vec::new();
         }
-        let readable = self.stream.readable();
-        let ready = match limit {
-            Some(d) => {
-                future::or(async { Some(readable.await) }, async {
-                    Timer::after(d).await;
-                    None
-                })
-                .await
-            }
-            None => Some(readable.await),
-        };
+        let ready = future::or(async { Some(self.stream.readable().await) }, async {
+            within(deadline).await;
+            None
+        })
+        .await;
         match ready {
             None => return Err(ReadError::TimedOut),
             Some(Err(e)) => return Err(ReadError::Io(e)),
@@ -440,6 +510,7 @@ impl Conn {
             }
             Ok(n) => {
                 self.input.truncate(len + n);
+                self.heard = Instant::now();
                 Ok(())
             }
             Err(e) => {

@@ -93,8 +93,18 @@ impl Nsqd {
 
     /// Identifies as an nsqd at 127.0.0.1 with these ports.
     pub fn identify(&mut self, tcp_port: u16, http_port: u16) -> serde_json::Value {
+        self.identify_as("127.0.0.1", tcp_port, http_port)
+    }
+
+    /// Identifies as an nsqd advertising `broadcast` with these ports.
+    pub fn identify_as(
+        &mut self,
+        broadcast: &str,
+        tcp_port: u16,
+        http_port: u16,
+    ) -> serde_json::Value {
         let body = serde_json::json!({
-            "broadcast_address": "127.0.0.1",
+            "broadcast_address": broadcast,
             "hostname": "fake-nsqd",
             "tcp_port": tcp_port,
             "http_port": http_port,
@@ -106,8 +116,13 @@ impl Nsqd {
 
     /// Connects, identifies and registers `topic [channel]` pairs.
     pub fn registered(h: &Handle, http_port: u16, regs: &[&str]) -> Nsqd {
+        Self::registered_as(h, "127.0.0.1", http_port, regs)
+    }
+
+    /// As [`Nsqd::registered`], advertising `broadcast`.
+    pub fn registered_as(h: &Handle, broadcast: &str, http_port: u16, regs: &[&str]) -> Nsqd {
         let mut n = Nsqd::connect(h);
-        n.identify(http_port - 1, http_port);
+        n.identify_as(broadcast, http_port - 1, http_port);
         for r in regs {
             assert_eq!(n.command(&format!("REGISTER {r}")), "OK");
         }
@@ -381,4 +396,98 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Log lines an instance wrote, collected in memory, and a way to wait for
+/// one without polling.
+#[derive(Clone, Default)]
+pub struct Log {
+    lines: std::sync::Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>,
+}
+
+impl Log {
+    /// A logger at `level` writing here.
+    pub fn logger(&self, level: Level) -> lookupd::logging::Logger {
+        let lines = self.lines.clone();
+        lookupd::logging::Logger::with_sink(
+            level,
+            "[nsqlookupd] ",
+            std::sync::Arc::new(move |l: &str| {
+                lines
+                    .0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(l.to_owned());
+                lines.1.notify_all();
+            }),
+        )
+    }
+
+    /// Waits (up to `within`) for a line containing `needle`; returns it.
+    pub fn wait_for(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        let mut lines = self.lines.0.lock().unwrap();
+        let mut seen = 0;
+        loop {
+            if let Some(l) = lines[seen..].iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            seen = lines.len();
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no log line with {needle:?}; saw {lines:#?}"
+            );
+            lines = self.lines.1.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// Every line so far containing `needle`.
+    pub fn matching(&self, needle: &str) -> Vec<String> {
+        let lines = self.lines.0.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Starts an instance logging warnings and errors into a [`Log`].
+pub fn start_logged(f: impl FnOnce(&mut Options)) -> (Handle, Log) {
+    let mut o = test_options();
+    f(&mut o);
+    let log = Log::default();
+    let h = Handle::start_with_logger(o, log.logger(Level::Warn)).expect("start");
+    (h, log)
+}
+
+/// Waits (up to `within`) until `cond` holds of the instance's registry,
+/// woken by its changes, never by polling.
+pub fn wait_registry(
+    h: &Handle,
+    within: Duration,
+    mut cond: impl FnMut(&lookupd::registry::Registry) -> bool,
+) {
+    use event_listener::Listener as _;
+    let state = h.state();
+    let deadline = Instant::now() + within;
+    let waiter = state.changes.waiter();
+    loop {
+        let changed = waiter.listen();
+        if cond(&state.read()) {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "registry condition not met in time");
+        changed.wait_timeout(left);
+    }
+}
+
+/// The value of a `/metrics` sample, by its full name with labels.
+pub fn metric(h: &Handle, sample: &str) -> f64 {
+    let text = get(h, "/metrics").body_str();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
 }
