@@ -117,7 +117,8 @@ extern "C" {
  * `broadcast_address`, `inactive_producer_timeout`, `tombstone_lifetime`,
  * `log_level`, `log_prefix`) plus lookupd's own (`threads`, the bounds);
  * NULL or `"{}"` means the defaults. Port 0 picks a free port; read it
- * back with `lookupd_tcp_port` and `lookupd_http_port`.
+ * back with `lookupd_tcp_port`, `lookupd_http_port` and
+ * `lookupd_https_port`.
  *
  * On success `*out` receives the handle, which the caller owns and must
  * pass to `lookupd_stop` exactly once. Errors: `LOOKUPD_ERR_NULL` (out),
@@ -145,6 +146,15 @@ enum lookupd_result lookupd_tcp_port(const struct lookupd *h, uint16_t *out_port
  * `h` must be NULL or a live handle; `out_port` NULL or writable.
  */
 enum lookupd_result lookupd_http_port(const struct lookupd *h, uint16_t *out_port);
+
+/**
+ * Writes the bound HTTPS port to `*out_port`: 0 when HTTPS is not served
+ * (no `https_address` in the configuration).
+ *
+ * # Safety
+ * `h` must be NULL or a live handle; `out_port` NULL or writable.
+ */
+enum lookupd_result lookupd_https_port(const struct lookupd *h, uint16_t *out_port);
 
 /**
  * The answer of `GET /lookup?topic=<topic>`: on success `*out_json`

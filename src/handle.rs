@@ -26,6 +26,7 @@ pub struct Handle {
     state: Arc<State>,
     tcp_addr: SocketAddr,
     http_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     stop: smol::channel::Sender<()>,
     /// The serving threads, joined by the first shutdown.
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -56,12 +57,14 @@ impl Handle {
         let threads = opts.threads.max(1);
         let server = Lookupd::bind_with_logger(opts, log)?;
         let state = server.state().clone();
-        let (tcp_addr, http_addr) = (server.tcp_addr(), server.http_addr());
+        let (tcp_addr, http_addr, https_addr) =
+            (server.tcp_addr(), server.http_addr(), server.https_addr());
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let handle = Handle {
             state,
             tcp_addr,
             http_addr,
+            https_addr,
             stop,
             threads: Mutex::new(Vec::with_capacity(threads)),
         };
@@ -98,6 +101,11 @@ impl Handle {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound HTTPS address, if HTTPS is served.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// The instance's state: registry and answers, for in-process queries.

@@ -124,7 +124,8 @@ unsafe fn query(
 /// `broadcast_address`, `inactive_producer_timeout`, `tombstone_lifetime`,
 /// `log_level`, `log_prefix`) plus lookupd's own (`threads`, the bounds);
 /// NULL or `"{}"` means the defaults. Port 0 picks a free port; read it
-/// back with `lookupd_tcp_port` and `lookupd_http_port`.
+/// back with `lookupd_tcp_port`, `lookupd_http_port` and
+/// `lookupd_https_port`.
 ///
 /// On success `*out` receives the handle, which the caller owns and must
 /// pass to `lookupd_stop` exactly once. Errors: `LOOKUPD_ERR_NULL` (out),
@@ -199,6 +200,26 @@ pub unsafe extern "C" fn lookupd_http_port(
         // SAFETY: as_mut handles NULL; otherwise the caller promises it is writable.
         let out = unsafe { out_port.as_mut() }.ok_or_else(|| Failure::null("out_port"))?;
         *out = l.handle.http_addr().port();
+        Ok(())
+    })
+}
+
+/// Writes the bound HTTPS port to `*out_port`: 0 when HTTPS is not served
+/// (no `https_address` in the configuration).
+///
+/// # Safety
+/// `h` must be NULL or a live handle; `out_port` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lookupd_https_port(
+    h: *const lookupd,
+    out_port: *mut u16,
+) -> lookupd_result {
+    boundary(|| {
+        // SAFETY: forwarded caller promise.
+        let l = unsafe { instance(h) }?;
+        // SAFETY: as_mut handles NULL; otherwise the caller promises it is writable.
+        let out = unsafe { out_port.as_mut() }.ok_or_else(|| Failure::null("out_port"))?;
+        *out = l.handle.https_addr().map_or(0, |a| a.port());
         Ok(())
     })
 }
