@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Runs the benchmark scenarios against our nsqlookupd and, when present, the
-# Go original, each RUNS times with a fresh server per run, and writes
-#   bench/results/<stamp>-<impl>.jsonl      raw result lines (one per run)
-#   bench/results/<stamp>-<impl>-server.log the servers' stderr
-#   bench/results/<stamp>-summary.md        medians per scenario and impl
-#   bench/lookup-scaling.png                /lookup against registrations
-# QUICK=1 shrinks every size and duration (a smoke run) and writes under
-# bench/results/quick/ instead. Every knob is an environment variable; see
-# bench/README.md.
+# Go original (GO_NSQLOOKUPD=path), each RUNS times with a fresh server per
+# run, and writes one folder per run, bench/results/<stamp>[-<LABEL>]/:
+#   <impl>.jsonl    raw result lines (one per scenario run)
+#   summary.md      medians per scenario and impl
+#   manifest.json   when, which commit and binaries, the machine, every knob
+# and bench/lookup-scaling.png (/lookup against registrations). The servers'
+# stderr goes to LOG_DIR (default a new /tmp/lookupd-bench-* directory),
+# never into the repository. QUICK=1 shrinks every size and duration (a
+# smoke run) and writes under bench/results/quick/ instead. Every knob is an
+# environment variable; see bench/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 QUICK=${QUICK:-0}
 q() { if [ "$QUICK" = 1 ]; then echo "$1"; else echo "$2"; fi; }
@@ -20,6 +24,7 @@ RUNS=${RUNS:-$(q 1 5)}
 DURATION=${DURATION:-$(q 2 10)}
 WARMUP=${WARMUP:-$(q 0.5 1)}
 CONCURRENCY=${CONCURRENCY:-64}
+NODES_CONCURRENCY=${NODES_CONCURRENCY:-4}
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
 SCENARIOS=${SCENARIOS:-"scaling lookup-empty query-nodes query-topics query-channels register ping idle disconnect-storm register-stream scrape large"}
 IMPLS=${IMPLS:-"ours go"}
@@ -44,15 +49,17 @@ LARGE_PRODUCERS=${LARGE_PRODUCERS:-$(q 100 1000)}
 LARGE_TOPICS=${LARGE_TOPICS:-$(q 100 1000)}
 LARGE_LAYOUTS=${LARGE_LAYOUTS:-"disjoint shared"}
 
+SKIP_BUILD=${SKIP_BUILD:-0}
+
+# The run's folder is $OUT/<stamp>[-<LABEL>] (made by run_init, below).
 OUT=${OUT:-$(q "$HERE/results/quick" "$HERE/results")}
-STAMP=${STAMP:-$(date -u +%Y%m%d-%H%M%S)}
-PLOT_OUT=${PLOT_OUT:-$(q "$OUT/$STAMP-lookup-scaling.png" "$HERE/lookup-scaling.png")}
 
 OURS_BIN=${OURS_NSQLOOKUPD:-$ROOT/target/release/nsqlookupd}
-GO_BIN=${GO_NSQLOOKUPD:-/work/ref/bin/nsqlookupd}
+# The Go original only where GO_NSQLOOKUPD points: no default path.
+GO_BIN=${GO_NSQLOOKUPD:-}
 LOADGEN=$ROOT/target/release/loadgen
 
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
+if [ "$SKIP_BUILD" != 1 ]; then
     echo "== building release binaries" >&2
     (cd "$ROOT" && cargo build --release --bin nsqlookupd && cargo build --release -p lookupd-bench --bin loadgen)
 fi
@@ -67,19 +74,49 @@ impl_bin() {
     esac
 }
 
+impl_var() {
+    case "$1" in
+        ours) echo OURS_NSQLOOKUPD ;;
+        go) echo GO_NSQLOOKUPD ;;
+        before) echo BEFORE_NSQLOOKUPD ;;
+    esac
+}
+
 AVAILABLE=""
+IMPL_ARGS=()
 for impl in $IMPLS; do
     bin=$(impl_bin "$impl")
     if [ -x "$bin" ]; then
         AVAILABLE="$AVAILABLE $impl"
+        IMPL_ARGS+=(--impl "$impl=$bin")
     else
-        echo "== $impl: no executable at $bin, skipped" >&2
+        var=$(impl_var "$impl")
+        if [ -z "$bin" ]; then
+            why="$var is unset"
+        else
+            why="no executable at $bin"
+        fi
+        case $impl in
+            go) hint="set GO_NSQLOOKUPD to the Go nsqlookupd binary" ;;
+            before) hint="set BEFORE_NSQLOOKUPD to an earlier build of ours" ;;
+            *) hint="build it, or set $var" ;;
+        esac
+        echo "== $impl: $why, skipped ($hint)" >&2
+        IMPL_ARGS+=(--skip "$impl=$why")
     fi
 done
 [ -n "$AVAILABLE" ] || { echo "no server to measure" >&2; exit 1; }
 
-mkdir -p "$OUT"
+run_init ""
+PLOT_OUT=${PLOT_OUT:-$(q "$RUN_DIR/lookup-scaling.png" "$HERE/lookup-scaling.png")}
+knob_args QUICK RUNS DURATION WARMUP CONCURRENCY NODES_CONCURRENCY LOADGEN_THREADS SCENARIOS IMPLS LAYOUT \
+    SCALING_PRODUCERS SCALING_TOPICS SCALING_CHANNELS QUERY_PRODUCERS QUERY_TOPICS \
+    REGISTER_PRODUCERS REGISTER_TOPICS PING_CONNECTIONS IDLE_CONNECTIONS STORM_PRODUCERS STORM_TOPICS \
+    STREAM_REGISTRATIONS STREAM_PRODUCERS STREAM_RATE STREAM_LOADGEN_THREADS \
+    LARGE_PRODUCERS LARGE_TOPICS LARGE_LAYOUTS SKIP_BUILD OUT PLOT_OUT
 FAILURES=0
+trap 'manifest_finish $?' EXIT
+manifest_start "${IMPL_ARGS[@]}" --tool "loadgen=$LOADGEN" "${KNOB_ARGS[@]}"
 PID=""
 TCP=""
 HTTP=""
@@ -92,10 +129,10 @@ start_server() {
     HTTP=127.0.0.1:${ports#* }
     # -log-level=warn on both: at info, every REGISTER is logged.
     "$bin" -tcp-address="$TCP" -http-address="$HTTP" -log-level=warn \
-        2>>"$OUT/$STAMP-$impl-server.log" &
+        2>>"$LOG_DIR/$impl-server.log" &
     PID=$!
     if ! "$LOADGEN" wait-ready --http "$HTTP" --timeout 10; then
-        echo "== $impl did not start; see $OUT/$STAMP-$impl-server.log" >&2
+        echo "== $impl did not start; see $LOG_DIR/$impl-server.log" >&2
         kill "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
         return 1
@@ -107,7 +144,7 @@ stop_server() {
     if ! kill -0 "$PID" 2>/dev/null; then
         wait "$PID" || rc=$?
         echo "== $impl: the server had exited (status $rc) before the end of the scenario" >&2
-        echo "[bench] server exited early with status $rc" >>"$OUT/$STAMP-$impl-server.log"
+        echo "[bench] server exited early with status $rc" >>"$LOG_DIR/$impl-server.log"
         FAILURES=$((FAILURES + 1))
         return
     fi
@@ -123,9 +160,9 @@ measure() {
     local impl=$1
     shift
     start_server "$impl" || { FAILURES=$((FAILURES + 1)); return; }
-    echo "[bench] $* (pid $PID)" >>"$OUT/$STAMP-$impl-server.log"
+    echo "[bench] $* (pid $PID)" >>"$LOG_DIR/$impl-server.log"
     if ! "$LOADGEN" "$@" --tcp "$TCP" --http "$HTTP" --pid "$PID" --label "$impl" \
-        --threads "${THREADS:-$LOADGEN_THREADS}" >>"$OUT/$STAMP-$impl.jsonl"; then
+        --threads "${THREADS:-$LOADGEN_THREADS}" >>"$RUN_DIR/$impl.jsonl"; then
         echo "== $impl: loadgen $1 failed" >&2
         FAILURES=$((FAILURES + 1))
     fi
@@ -140,6 +177,7 @@ for run in $(seq 1 "$RUNS"); do
     # drift over a run (and going first or second) hits each alike.
     ORDER=$AVAILABLE
     if [ $((run % 2)) = 0 ]; then
+        # shellcheck disable=SC2086 # one implementation a line
         ORDER=$(printf '%s\n' $AVAILABLE | tac | tr '\n' ' ')
     fi
     for scenario in $SCENARIOS; do
@@ -162,7 +200,7 @@ for run in $(seq 1 "$RUNS"); do
                     # /nodes answers are megabytes (and take Go seconds):
                     # fewer concurrent requests.
                     conc=$CONCURRENCY
-                    [ "$scenario" = query-nodes ] && conc=${NODES_CONCURRENCY:-4}
+                    [ "$scenario" = query-nodes ] && conc=$NODES_CONCURRENCY
                     measure "$impl" query --endpoint "${scenario#query-}" --producers "$QUERY_PRODUCERS" \
                         --topics "$QUERY_TOPICS" --layout "$LAYOUT" --duration "$DURATION" \
                         --warmup "$WARMUP" --concurrency "$conc"
@@ -241,11 +279,11 @@ done
 
 FILES=()
 for impl in $AVAILABLE; do
-    [ -s "$OUT/$STAMP-$impl.jsonl" ] && FILES+=("$OUT/$STAMP-$impl.jsonl")
+    [ -s "$RUN_DIR/$impl.jsonl" ] && FILES+=("$RUN_DIR/$impl.jsonl")
 done
 if [ ${#FILES[@]} -gt 0 ]; then
-    "$LOADGEN" summarize "${FILES[@]}" >"$OUT/$STAMP-summary.md"
-    cat "$OUT/$STAMP-summary.md"
+    "$LOADGEN" summarize "${FILES[@]}" >"$RUN_DIR/summary.md"
+    cat "$RUN_DIR/summary.md"
     if grep -q '"tag":"scaling"' "${FILES[@]}"; then
         "$LOADGEN" plot --out "$PLOT_OUT" "${FILES[@]}" || FAILURES=$((FAILURES + 1))
     fi

@@ -9,22 +9,34 @@
 #     restore time (/metrics), the producers restored, and the time until
 #     /ping answers.
 # SIZES are registrations (1,000 producers x SIZE/1,000 topics x 1
-# channel, disjoint). Results: $OUT/<stamp>-snapshot.jsonl and a summary.
+# channel, disjoint). Results: one folder per run,
+# bench/results/<stamp>-snapshot[-<LABEL>]/ with snapshot.jsonl, summary.md
+# and manifest.json; the server's stderr goes to LOG_DIR (default a new
+# /tmp/lookupd-bench-* directory), outside the repository.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 RUNS=${RUNS:-3}
 SIZES=${SIZES:-"100000 1000000"}
 DURATION=${DURATION:-10}
-OUT=${OUT:-$HERE/results}
-STAMP=${STAMP:-$(date -u +%Y%m%d-%H%M%S)}
 BIN=${OURS_NSQLOOKUPD:-$ROOT/target/release/nsqlookupd}
 LOADGEN=$ROOT/target/release/loadgen
-mkdir -p "$OUT"
-RESULTS="$OUT/$STAMP-snapshot.jsonl"
-LOG="$OUT/$STAMP-snapshot-server.log"
+[ -x "$BIN" ] || { echo "no executable at $BIN (build it, or set OURS_NSQLOOKUPD)" >&2; exit 1; }
+run_init snapshot
+RESULTS="$RUN_DIR/snapshot.jsonl"
+LOG="$LOG_DIR/server.log"
 DATA=$(mktemp -d)
-trap 'rm -rf "$DATA"; [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null || true' EXIT
+on_exit() {
+    local status=$1
+    rm -rf "$DATA"
+    if [ -n "${PID:-}" ]; then kill "$PID" 2>/dev/null || true; fi
+    manifest_finish "$status"
+}
+trap 'on_exit $?' EXIT
+knob_args RUNS SIZES DURATION OUT
+manifest_start --impl "ours=$BIN" --tool "loadgen=$LOADGEN" "${KNOB_ARGS[@]}"
 
 start() { # start [extra flags...]: sets PID, TCP, HTTP
     read -r TCP HTTP <<<"$("$LOADGEN" free-ports 2 | tr '\n' ' ')"
@@ -82,4 +94,4 @@ for size in $SIZES; do
         done
     done
 done
-"$LOADGEN" summarize "$RESULTS" | tee "$OUT/$STAMP-snapshot-summary.md"
+"$LOADGEN" summarize "$RESULTS" | tee "$RUN_DIR/summary.md"
