@@ -46,13 +46,6 @@ impl Cidr {
 impl FromStr for Cidr {
     type Err = String;
 
-    /// ```
-    /// use lookupd::access::Cidr;
-    /// let net: Cidr = "10.0.0.0/8".parse().unwrap();
-    /// assert!(net.contains("10.9.8.7".parse().unwrap()));
-    /// assert!(!net.contains("11.0.0.1".parse().unwrap()));
-    /// assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-    /// ```
     fn from_str(s: &str) -> Result<Cidr, String> {
         let s = s.trim();
         let (addr, prefix) = match s.split_once('/') {
@@ -190,5 +183,14 @@ mod tests {
             check_bearer("s3cret", Some(b"Bearer")),
             Verdict::Unauthorized
         );
+    }
+
+    #[test]
+    fn example_from_str() {
+        use crate::access::Cidr;
+        let net: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains("10.9.8.7".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
     }
 }

@@ -17,8 +17,9 @@ use smol::future;
 use crate::config::Options;
 use crate::logging::Logger;
 use crate::server::{Lookupd, StartError};
-use crate::state::State;
-use crate::wait::WaitError;
+use crate::instance::State;
+use crate::instance::wait::WaitError;
+use crate::queries::Queries;
 
 /// A running instance.
 #[derive(Debug)]
@@ -37,12 +38,10 @@ impl Handle {
     ///
     /// ```
     /// use lookupd::{Handle, Options};
-    /// let opts = Options {
-    ///     tcp_address: "127.0.0.1:0".into(),
-    ///     http_address: "127.0.0.1:0".into(),
-    ///     log_level: lookupd::logging::Level::Error,
-    ///     ..Options::default()
-    /// };
+    /// let mut opts = Options::default();
+    /// opts.tcp_address = "127.0.0.1:0".into();
+    /// opts.http_address = "127.0.0.1:0".into();
+    /// opts.log_level = lookupd::Level::Error;
     /// let handle = Handle::start(opts).unwrap();
     /// assert_ne!(handle.http_addr().port(), 0);
     /// handle.stop();
@@ -108,8 +107,21 @@ impl Handle {
         self.https_addr
     }
 
-    /// The instance's state: registry and answers, for in-process queries.
+    /// The instance's answers, without HTTP.
+    pub fn queries(&self) -> Queries {
+        Queries::new(self.state.clone())
+    }
+
+    /// The instance's state (for this repository's tests).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
     pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    #[cfg(not(feature = "internals"))]
+    #[cfg_attr(not(feature = "capi"), allow(dead_code))]
+    pub(crate) fn state(&self) -> &Arc<State> {
         &self.state
     }
 
@@ -120,14 +132,13 @@ impl Handle {
     /// ```
     /// # use lookupd::{Handle, Options};
     /// # use std::time::Duration;
-    /// # let handle = Handle::start(Options {
-    /// #     tcp_address: "127.0.0.1:0".into(),
-    /// #     http_address: "127.0.0.1:0".into(),
-    /// #     log_level: lookupd::logging::Level::Error,
-    /// #     ..Options::default()
-    /// # }).unwrap();
+    /// # let mut opts = Options::default();
+    /// # opts.tcp_address = "127.0.0.1:0".into();
+    /// # opts.http_address = "127.0.0.1:0".into();
+    /// # opts.log_level = lookupd::Level::Error;
+    /// # let handle = Handle::start(opts).unwrap();
     /// let waited = handle.wait_lookup("orders", 1, Duration::from_millis(50));
-    /// assert_eq!(waited, Err(lookupd::wait::WaitError::Timeout));
+    /// assert_eq!(waited, Err(lookupd::WaitError::Timeout));
     /// # handle.stop();
     /// ```
     pub fn wait_lookup(

@@ -11,11 +11,6 @@ use serde::Serialize;
 use serde_json::ser::Formatter;
 
 /// Serialises `value` compactly with Go's string escaping.
-///
-/// ```
-/// let bytes = lookupd::json::to_vec(&"a<b>&c");
-/// assert_eq!(bytes, br#""a\u003cb\u003e\u0026c""#);
-/// ```
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
@@ -66,5 +61,11 @@ mod tests {
         assert_eq!(to_vec("\u{1}"), br#""\u0001""#);
         assert_eq!(to_vec("héllo"), "\"héllo\"".as_bytes());
         assert_eq!(to_vec(&vec![1, 2]), b"[1,2]");
+    }
+
+    #[test]
+    fn example_to_vec() {
+        let bytes = crate::json::to_vec(&"a<b>&c");
+        assert_eq!(bytes, br#""a\u003cb\u003e\u0026c""#);
     }
 }

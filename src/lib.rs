@@ -7,50 +7,83 @@
 //! answer, and can run as the `nsqlookupd` binary or inside another
 //! process (Rust, or C, C++, Go and Python through the C ABI).
 //!
+//! # Using it from Rust
+//!
+//! [`Handle::start`] runs an instance on threads of its own;
+//! [`Lookupd::bind`] and [`Lookupd::run`] give the same instance as a
+//! runtime-agnostic future. Either hands out [`Queries`]: the bodies of
+//! `/lookup`, `/topics`, `/channels` and `/nodes`, and a wait for
+//! producers.
+//!
+//! ```
+//! use lookupd::{Handle, Options};
+//! use std::time::Duration;
+//!
+//! let mut opts = Options::default();
+//! opts.tcp_address = "127.0.0.1:0".into();
+//! opts.http_address = "127.0.0.1:0".into();
+//! opts.log_level = lookupd::Level::Error;
+//! let handle = Handle::start(opts)?;
+//! // nsqd connects to handle.tcp_addr(), consumers to handle.http_addr().
+//! let waited = handle.wait_lookup("orders", 1, Duration::from_millis(10));
+//! assert_eq!(waited, Err(lookupd::WaitError::Timeout));
+//! handle.stop();
+//! # Ok::<(), lookupd::StartError>(())
+//! ```
+//!
+//! The C library (`liblookupd.so`, `liblookupd.a` and `include/lookupd.h`)
+//! is the `capi` feature, built on its own (see `bindings/c`): a Rust
+//! dependent builds an rlib and nothing else. The `internals` feature
+//! exposes the modules below to this repository's tests, benchmarks and
+//! fuzz targets; it carries no stability promise.
+//!
 //! # Layout
 //!
 //! `ARCHITECTURE.md` at the repository root is the map: the layers, what
 //! each folder is for, and the invariants that hold across them. In short,
 //! imports run one way, from the surfaces down to the core:
 //!
-//! - Core, no I/O: [`names`], [`clock`], [`json`], [`version`],
-//!   [`access`], and [`registry`], the indexed registration database.
-//! - Configuration: [`config`], the one options schema (flags, TOML, JSON).
-//! - Service: [`tcp`] (the V1 codec and one nsqd connection), [`http`]
-//!   (routing, the answers, one connection), [`state`] (what an instance
-//!   shares) and [`changes`] (how waiters learn of registry changes),
-//!   [`wait`] (waiting for producers), [`persist`] (the snapshot on
-//!   disk), [`metrics`], [`logging`], and [`server`] (bind, then a
+//! - Core, no I/O: `names`, `clock`, `json`, `version`, `access`,
+//!   `address`, and `registry`, the indexed registration database; `os`,
+//!   the calls into the operating system std lacks.
+//! - Configuration: `config`, the one options schema (flags, TOML, JSON).
+//! - Service: `tcp` (the V1 codec and one nsqd connection), `http`
+//!   (routing, one connection), `instance` (what an instance shares, its
+//!   answers, its waits and address checks), `persist` (the snapshot on
+//!   disk), `metrics`, `logging`, and `server` (bind, then a
 //!   runtime-agnostic serving future).
-//! - Surfaces: [`handle`] (an instance on its own threads), [`ffi`] (the C
-//!   ABI over a handle), and the `nsqlookupd` binary (`src/bin`), which
-//!   reads [`config::cli`].
+//! - Surfaces: [`Handle`] (an instance on its own threads), [`Queries`],
+//!   `ffi` (the C ABI, feature `capi`), and [`cli`], the `nsqlookupd`
+//!   binary's command line and life.
 
 #![warn(missing_docs, rust_2018_idioms)]
 
-pub mod access;
-pub mod address;
-pub mod changes;
-pub mod clock;
-pub mod config;
-pub mod ffi;
-pub mod handle;
-pub mod http;
-pub mod json;
-pub mod logging;
-pub mod metrics;
-pub mod names;
-mod os;
-pub mod persist;
-pub mod reach;
-pub mod registry;
-pub mod server;
-pub mod state;
-pub mod tcp;
-mod trim;
-pub mod version;
-pub mod wait;
+/// Declares modules that are the crate's own: private, or, with the
+/// `internals` feature, reachable (but hidden from the docs) for the
+/// repository's tests, benchmarks and fuzz targets.
+macro_rules! internal {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        mod $name;
+    )*};
+}
 
-pub use config::Options;
+internal!(
+    access, address, clock, config, handle, http, instance, json, logging, metrics, names, os,
+    persist, queries, registry, server, tcp, version,
+);
+
+pub mod cli;
+#[cfg(feature = "capi")]
+pub mod ffi;
+
+pub use address::AddressPolicy;
+pub use config::{Level, OptionError, Options};
 pub use handle::Handle;
+pub use instance::wait::WaitError;
+pub use logging::Logger;
+pub use queries::{Queries, QueryError};
 pub use server::{Lookupd, StartError};

@@ -7,70 +7,10 @@
 
 use std::fmt;
 use std::io::Write as _;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Log severity, in Go's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// Chatty detail.
-    Debug = 1,
-    /// Normal operation: connections, registrations, requests.
-    Info = 2,
-    /// Something unexpected that was handled.
-    Warn = 3,
-    /// A failed operation.
-    Error = 4,
-    /// The service cannot go on.
-    Fatal = 5,
-}
-
-impl Level {
-    /// The word Go prints for the level.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARNING",
-            Level::Error => "ERROR",
-            Level::Fatal => "FATAL",
-        }
-    }
-
-    /// The name accepted by `-log-level`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-            Level::Fatal => "fatal",
-        }
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Level, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "debug" => Ok(Level::Debug),
-            "info" => Ok(Level::Info),
-            "warn" => Ok(Level::Warn),
-            "error" => Ok(Level::Error),
-            "fatal" => Ok(Level::Fatal),
-            _ => Err(format!(
-                "invalid log level '{s}' (debug, info, warn, error, fatal)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::config::Level;
 
 type Sink = dyn Fn(&str) + Send + Sync;
 
@@ -158,27 +98,13 @@ pub(crate) use logf;
 /// `2006/01/02 15:04:05.000000` in local time, as Go's `log` writes it.
 pub fn local_timestamp(t: SystemTime) -> String {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(0);
-    // SAFETY: `tm` is plain data that localtime_r fully initialises on
-    // success; both pointers are valid for the duration of the call and
-    // localtime_r is the thread-safe variant.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&secs, &mut tm).is_null() {
-            return format!("{secs}.{:06}", since.subsec_micros());
-        }
-        tm
-    };
-    format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}.{:06}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        since.subsec_micros()
-    )
+    match crate::os::local_time(since.as_secs()) {
+        Some([year, month, day, hour, minute, second]) => format!(
+            "{year:04}/{month:02}/{day:02} {hour:02}:{minute:02}:{second:02}.{:06}",
+            since.subsec_micros()
+        ),
+        None => format!("{}.{:06}", since.as_secs(), since.subsec_micros()),
+    }
 }
 
 #[cfg(test)]
@@ -207,12 +133,5 @@ mod tests {
         assert_eq!(ts.as_bytes()[4], b'/');
         assert_eq!(ts.as_bytes()[10], b' ');
         assert_eq!(ts.as_bytes()[19], b'.');
-    }
-
-    #[test]
-    fn parses_levels_case_insensitively() {
-        assert_eq!("WARN".parse::<Level>(), Ok(Level::Warn));
-        assert!("warning".parse::<Level>().is_err());
-        assert_eq!(Level::Warn.as_str(), "WARNING");
     }
 }

@@ -26,14 +26,6 @@ const INLINE: usize = 22;
 /// names, and as one shared string beyond: the registry keeps millions of
 /// them, and a separately allocated string per name cost more than the
 /// name itself. Compared, ordered and hashed as its bytes.
-///
-/// ```
-/// use lookupd::names::Name;
-/// assert!(Name::new(b"orders.v2").is_some());
-/// assert!(Name::new(b"scratch#ephemeral").unwrap().is_ephemeral());
-/// assert!(Name::new(b"*").is_none());
-/// assert!(Name::new(b"#ephemeral").is_none());
-/// ```
 #[derive(Clone)]
 pub struct Name(Repr);
 
@@ -122,6 +114,8 @@ impl std::hash::Hash for Name {
     }
 }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 /// Whether `name` ends in `#ephemeral`.
 pub fn is_ephemeral(name: &str) -> bool {
     name.ends_with(EPHEMERAL_SUFFIX)
@@ -223,5 +217,14 @@ mod tests {
     fn ephemeral_suffix() {
         assert!(Name::new(b"c#ephemeral").unwrap().is_ephemeral());
         assert!(!Name::new(b"ephemeral").unwrap().is_ephemeral());
+    }
+
+    #[test]
+    fn example_name() {
+        use crate::names::Name;
+        assert!(Name::new(b"orders.v2").is_some());
+        assert!(Name::new(b"scratch#ephemeral").unwrap().is_ephemeral());
+        assert!(Name::new(b"*").is_none());
+        assert!(Name::new(b"#ephemeral").is_none());
     }
 }

@@ -1,10 +1,139 @@
 //! The operating system calls lookupd makes that the standard library
 //! does not: each is a thin, safe wrapper with its `// SAFETY:` reason, so
-//! `unsafe` outside the C ABI lives here.
+//! `unsafe` outside the C ABI lives here, in one place. A leaf: it
+//! imports nothing of the crate.
 
 use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
+
+/// The OS hostname (empty if it cannot be read).
+pub(crate) fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which gethostname
+    // writes at most `len` bytes into.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// A moment in local time: year, month (1-12), day, hour, minute, second.
+pub(crate) fn local_time(unix_secs: u64) -> Option<[i32; 6]> {
+    let secs = libc::time_t::try_from(unix_secs).ok()?;
+    // SAFETY: `tm` is plain data that localtime_r fully initialises on
+    // success; both pointers are valid for the duration of the call and
+    // localtime_r is the thread-safe variant.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&secs, &mut tm).is_null() {
+            return None;
+        }
+        tm
+    };
+    Some([
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+    ])
+}
+
+/// Listens again on a listening socket with a backlog of `backlog` (the
+/// kernel caps it at `somaxconn`): std listens with 128. Linux and the
+/// BSDs allow it; only the backlog changes.
+pub(crate) fn set_listen_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen on a descriptor we own takes plain integers.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether an IPv6 socket refuses IPv4 peers (`net.ipv6.bindv6only`).
+pub(crate) fn is_v6_only(socket: &impl AsRawFd) -> bool {
+    getsockopt(socket, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).map_or(true, |v| v != 0)
+}
+
+/// Hands the memory malloc keeps free back to the OS (glibc; elsewhere
+/// nothing).
+pub(crate) fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it may be called at
+    // any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to nice 10 (Linux;
+/// elsewhere nothing), so that when the machine is busy its work comes
+/// after serving.
+pub(crate) fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take and return plain integers;
+    // PRIO_PROCESS with a thread id changes that thread only (Linux).
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+/// Raises the open-file soft limit to the hard limit.
+pub(crate) fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, blocked so that they queue for [`StopSignals::wait`]
+/// instead of killing the process.
+pub(crate) struct StopSignals(libc::sigset_t);
+
+impl StopSignals {
+    /// Blocks the two signals in the calling thread, and so in every thread
+    /// it starts afterwards.
+    pub(crate) fn block() -> StopSignals {
+        // SAFETY: sigset_t is plain data initialised by sigemptyset before
+        // use; pthread_sigmask only reads the set we pass.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            StopSignals(set)
+        }
+    }
+
+    /// Waits for one of them: Go's name for it.
+    pub(crate) fn wait(&self) -> &'static str {
+        let mut sig: libc::c_int = 0;
+        loop {
+            // SAFETY: the set was initialised by `block`, and `sig` is a
+            // valid out-pointer.
+            let rc = unsafe { libc::sigwait(&self.0, &mut sig) };
+            if rc == 0 {
+                return if sig == libc::SIGINT {
+                    "interrupt"
+                } else {
+                    "terminated"
+                };
+            }
+        }
+    }
+}
 
 /// Turns on TCP keepalive, as Go's listeners do on every accepted
 /// connection: the first probe after `idle` without traffic, then one
@@ -50,8 +179,7 @@ fn setsockopt(
     }
 }
 
-#[cfg(test)]
-pub(crate) fn getsockopt(
+fn getsockopt(
     socket: &impl AsRawFd,
     level: libc::c_int,
     name: libc::c_int,

@@ -3,9 +3,9 @@
 //! targets), here with proptest so they run in CI on every change.
 
 use lookupd::http::query::Query;
+use lookupd::instance::State;
 use lookupd::logging::{Level, Logger};
 use lookupd::names::{self, Name};
-use lookupd::state::State;
 use lookupd::tcp::codec::{parse_command, Command, ECHO_LIMIT};
 use lookupd::tcp::identify::parse_identify;
 use lookupd::Options;
@@ -148,10 +148,8 @@ proptest! {
 }
 
 fn quiet_state() -> State {
-    let opts = Options {
-        log_level: Level::Fatal,
-        ..Options::default()
-    };
+    let mut opts = Options::default();
+    opts.log_level = Level::Fatal;
     State::new(opts, Logger::stderr(Level::Fatal, ""), 0, 0)
 }
 

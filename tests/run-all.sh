@@ -30,12 +30,14 @@ step "Python test environment ($VENV)"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
 
-step "lint: cargo fmt, cargo clippy"
+step "lint: cargo fmt, cargo clippy (as a Rust dependent builds the crate, and with every feature), cargo doc"
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --all-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
-step "Rust: unit, integration, property and doc tests"
-cargo test
+step "Rust: unit, integration, property and doc tests (the black-box tests need the capi and internals features)"
+cargo test --all-features
 
 step "Python: real NSQ clients (gnsq, pynsq) against the binary"
 LOOKUPD_BIN="$ROOT/target/debug/nsqlookupd" "$VENV/bin/python" -m pytest -q tests/python

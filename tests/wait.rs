@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{get, start, start_with, test_options, Nsqd};
-use lookupd::wait::WaitError;
 use lookupd::Lookupd;
+use lookupd::WaitError;
 
 fn json(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body).expect("JSON body")

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
 use lookupd::logging::{Level, Logger};
-use lookupd::state::State;
+use lookupd::instance::State;
 use lookupd::Options;
 
 /// A registry shared by consecutive inputs, so sequences of requests are
@@ -23,10 +23,8 @@ thread_local! {
 }
 
 fn fresh() -> Shared {
-    let opts = Options {
-        log_level: Level::Fatal,
-        ..Options::default()
-    };
+    let mut opts = Options::default();
+    opts.log_level = Level::Fatal;
     Shared {
         state: State::new(opts, Logger::stderr(Level::Fatal, ""), 0, 0),
         uses: 0,

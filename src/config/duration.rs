@@ -13,15 +13,6 @@ use std::time::Duration;
 /// duration we take is a timeout or lifetime that elapsed time is compared
 /// against, where a negative one means what zero means (every producer
 /// inactive, tombstones hiding nothing).
-///
-/// ```
-/// use std::time::Duration;
-/// use lookupd::config::duration::parse;
-/// assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
-/// assert_eq!(parse("1.5ms"), Ok(Duration::from_micros(1500)));
-/// assert_eq!(parse("-5s"), Ok(Duration::ZERO));
-/// assert!(parse("10").is_err());
-/// ```
 pub fn parse(s: &str) -> Result<Duration, String> {
     let invalid = || format!("invalid duration {s:?}");
     let mut rest = s;
@@ -102,11 +93,6 @@ pub fn from_config_int(ms: i64) -> Duration {
 
 /// Formats like Go's `time.Duration.String`: `5m0s`, `45s`, `1.5ms`,
 /// `23.1µs`, `0s`.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(lookupd::config::duration::format(Duration::from_secs(300)), "5m0s");
-/// ```
 pub fn format(d: Duration) -> String {
     let ns = d.as_nanos().min(u64::MAX as u128) as u64;
     let mut out = String::new();
@@ -217,5 +203,21 @@ mod tests {
     fn config_integers_are_milliseconds() {
         assert_eq!(from_config_int(1500), Duration::from_millis(1500));
         assert_eq!(from_config_int(-1), Duration::ZERO);
+    }
+
+    #[test]
+    fn example_parse() {
+        use std::time::Duration;
+        use crate::config::duration::parse;
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("1.5ms"), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse("-5s"), Ok(Duration::ZERO));
+        assert!(parse("10").is_err());
+    }
+
+    #[test]
+    fn example_format() {
+        use std::time::Duration;
+        assert_eq!(crate::config::duration::format(Duration::from_secs(300)), "5m0s");
     }
 }

@@ -1,15 +1,18 @@
 //! How an instance is configured: one [`Options`] schema, read from Go's
-//! command line and TOML config file ([`cli`], for the binary) or from the
-//! JSON object `lookupd_start` takes ([`Options::apply_json`]).
+//! command line and TOML config file (`crate::cli`, for the binary) or
+//! from the JSON object `lookupd_start` takes ([`Options::apply_json`]).
 //!
 //! Nothing here binds, serves or logs: options are read and checked
 //! before anything else happens, so a bad value is an error naming its key
 //! before a port is opened.
 
-pub mod cli;
 pub mod duration;
+mod level;
 mod options;
 mod specs;
 
+pub use level::Level;
 pub use options::{hostname, listen_addr, OptionError, Options, Value, SPECS};
-pub use specs::{spec, Kind, Spec};
+pub use specs::{spec, Kind};
+#[cfg(feature = "internals")]
+pub use specs::Spec;

@@ -33,6 +33,7 @@ macro_rules! options {
         /// How the service is configured: every option, with Go's
         /// defaults where Go has the option.
         #[derive(Clone, PartialEq)]
+        #[non_exhaustive]
         pub struct Options {
             $( $(#[doc = $doc])* pub $field: $ty, )*
         }
@@ -218,15 +219,7 @@ impl std::error::Error for OptionError {}
 
 impl Options {
     /// Sets one option by its underscore name.
-    ///
-    /// ```
-    /// use lookupd::config::{Options, Value};
-    /// let mut o = Options::default();
-    /// o.set("tombstone_lifetime", Value::Text("1m")).unwrap();
-    /// o.set("inactive_producer_timeout", Value::Int(1500)).unwrap(); // ms, as Go
-    /// assert!(o.set("nope", Value::Int(1)).is_err());
-    /// ```
-    pub fn set(&mut self, key: &str, value: Value<'_>) -> Result<(), OptionError> {
+    pub(crate) fn set(&mut self, key: &str, value: Value<'_>) -> Result<(), OptionError> {
         let spec = super::specs::spec(key).ok_or_else(|| OptionError {
             key: key.to_owned(),
             message: "unknown option".into(),
@@ -239,7 +232,7 @@ impl Options {
 
     /// The current value of an option, as `-help` shows defaults (a
     /// secret is shown too: this is for the binary's own use).
-    pub fn display(&self, key: &str) -> String {
+    pub(crate) fn display(&self, key: &str) -> String {
         super::specs::spec(key).map_or_else(String::new, |s| (s.show)(self))
     }
 
@@ -368,15 +361,12 @@ fn default_threads() -> usize {
 
 /// The OS hostname, the default broadcast address.
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the pointer and length describe `buf`, which gethostname
-    // writes at most `len` bytes into.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".into();
+    let name = crate::os::hostname();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 #[cfg(test)]
@@ -482,5 +472,14 @@ mod tests {
         assert!(listen_addr("localhost:0").is_ok());
         assert!(listen_addr("4160").is_err());
         assert!(listen_addr("127.0.0.1:99999").is_err());
+    }
+
+    #[test]
+    fn example_set() {
+        use crate::config::{Options, Value};
+        let mut o = Options::default();
+        o.set("tombstone_lifetime", Value::Text("1m")).unwrap();
+        o.set("inactive_producer_timeout", Value::Int(1500)).unwrap(); // ms, as Go
+        assert!(o.set("nope", Value::Int(1)).is_err());
     }
 }

@@ -26,9 +26,9 @@ pub use wait::{
 
 use crate::config::Options;
 use crate::handle::Handle;
-use crate::http::answers::TOPIC_NOT_FOUND;
+use crate::instance::answers::TOPIC_NOT_FOUND;
+use crate::instance::State;
 use crate::server::StartError;
-use crate::state::State;
 
 /// A running lookupd instance, opaque to the host.
 #[allow(non_camel_case_types)]

@@ -13,7 +13,7 @@ use event_listener::Event;
 
 use super::error::{boundary, lookupd_result, Failure};
 use super::{c_str, check_out, instance, lookupd, write_json};
-use crate::wait::WaitError;
+use crate::instance::wait::WaitError;
 
 /// A cancel token: fired once, from any thread, it ends every wait given
 /// it, those in progress and those begun later, with

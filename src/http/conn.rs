@@ -15,7 +15,7 @@ use hyper::{Method, Request, Response};
 use smol::future;
 use smol_hyper::rt::FuturesIo;
 
-use super::answers::ApiError;
+use crate::instance::answers::ApiError;
 use super::deadline::{Activity, Deadlines, Expired};
 use super::respond::{dispatch, v1_error, BodyRead};
 use super::router::LABEL_BAD_REQUEST;
@@ -23,7 +23,7 @@ use super::Body;
 use crate::config::duration;
 use crate::logging::{logf, Level};
 use crate::metrics::Bound;
-use crate::state::State;
+use crate::instance::State;
 
 /// Serves one HTTP connection (plain or TLS) until the client closes it
 /// or it fails. `vectored`: the stream writes several buffers in one call

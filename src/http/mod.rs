@@ -3,11 +3,12 @@
 //!
 //! A request travels `conn` (one connection: deadlines, body, metrics,
 //! the log line) → `respond` (decoding, routing by `router`, access
-//! control, the V1 envelope) → [`answers`] (the bodies, which the C ABI
-//! returns too). [`query`] decodes query strings and paths as Go's
-//! `net/url` does, `deadline` keeps header and idle timeouts apart, and
-//! `tls` loads the HTTPS certificate; `body` sends an answer as the pieces
-//! it was produced in.
+//! control, the V1 envelope) → the instance's answers
+//! (`crate::instance::answers`, which the C ABI returns too). [`query`]
+//! decodes query strings and paths as Go's `net/url` does, `deadline`
+//! keeps header and idle timeouts apart; `body` sends an answer as the
+//! pieces it was produced in. (HTTPS is the server's: `crate::server`
+//! loads the certificate and hands each TLS stream here.)
 
 mod body;
 mod conn;
@@ -15,13 +16,12 @@ mod deadline;
 mod respond;
 mod router;
 
-pub mod answers;
 pub mod query;
-pub(crate) mod tls;
 
 use body::Body;
 
 pub(crate) use conn::serve;
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub use respond::answer;
 

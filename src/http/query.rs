@@ -21,14 +21,6 @@ pub enum QueryError {
 
 impl Query {
     /// Parses a raw query string (the part after `?`, without it).
-    ///
-    /// ```
-    /// use lookupd::http::query::Query;
-    /// let q = Query::parse("topic=a+b&topic=c&channel").unwrap();
-    /// assert_eq!(q.get("topic"), Some(&b"a b"[..]));
-    /// assert_eq!(q.get("channel"), Some(&b""[..]));
-    /// assert!(Query::parse("topic=a;b").is_err());
-    /// ```
     pub fn parse(raw: &str) -> Result<Query, QueryError> {
         let mut pairs = Vec::new();
         let mut error = None;
@@ -136,5 +128,14 @@ mod tests {
     fn paths_keep_plus() {
         assert_eq!(unescape_path("/a+b%2F").unwrap(), b"/a+b/");
         assert!(unescape_path("/%G0").is_err());
+    }
+
+    #[test]
+    fn example_parse() {
+        use crate::http::query::Query;
+        let q = Query::parse("topic=a+b&topic=c&channel").unwrap();
+        assert_eq!(q.get("topic"), Some(&b"a b"[..]));
+        assert_eq!(q.get("channel"), Some(&b""[..]));
+        assert!(Query::parse("topic=a;b").is_err());
     }
 }

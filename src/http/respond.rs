@@ -2,12 +2,10 @@
 //! the endpoint, and the V1 envelope around its answer.
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
-use smol::future;
 
-use super::answers::{channel_arg, topic_arg, ApiError};
+use crate::instance::answers::{channel_arg, topic_arg, ApiError};
 use super::query::{unescape_path, Query};
 use super::router::{
     redirect, resolve, Resolution, Route, LABEL_BAD_REQUEST, LABEL_NOT_ALLOWED, LABEL_NOT_FOUND,
@@ -16,7 +14,7 @@ use super::router::{
 use super::{Body, JSON, NSQ_CONTENT_TYPE};
 use crate::access::{self, Verdict};
 use crate::metrics;
-use crate::state::State;
+use crate::instance::State;
 
 /// How reading a request body ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +117,8 @@ fn refuse(state: &State, route: Route, auth: Option<&[u8]>) -> Option<Response<B
     }
 }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 /// The status and body an HTTP request line would get, without a socket:
 /// the entry point of the fuzz target and property tests for HTTP query
 /// handling. `target` is the request target, path and query.
@@ -133,7 +133,8 @@ pub fn answer(state: &State, method: &str, target: &str) -> (u16, Vec<u8>) {
     };
     let (response, _, _) = dispatch(state, &method, path, query, BodyRead::Complete, None);
     let status = response.status().as_u16();
-    let body = future::block_on(response.into_body().collect())
+    use http_body_util::BodyExt as _;
+    let body = smol::future::block_on(response.into_body().collect())
         .map(|c| c.to_bytes().to_vec())
         .unwrap_or_default();
     (status, body)

@@ -38,7 +38,7 @@ use crate::config::duration;
 use crate::logging::{logf, Level};
 use crate::registry::image::{ImageProducer, ImageTombstone, ImageTopic};
 use crate::registry::{ProducerId, Registry};
-use crate::state::State;
+use crate::instance::State;
 use format::{Encoder, Visit};
 
 /// A write begins at least this long after the change it covers, so
@@ -216,7 +216,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("lookupd-snapshot".into())
             .spawn(move || {
-                lower_priority();
+                crate::os::lower_thread_priority();
                 async_io::block_on(keep_current(&state, &dir, stopped))
             })?;
         Ok(Writer { stop, thread })
@@ -230,21 +230,7 @@ impl Writer {
     }
 }
 
-/// Gives the calling thread (the snapshot writer) a lower scheduling
-/// priority: when the machine is busy, serving comes first and the
-/// snapshot a little later.
-#[cfg(target_os = "linux")]
-fn lower_priority() {
-    // SAFETY: gettid and setpriority take and return plain integers;
-    // PRIO_PROCESS with a thread id changes that thread only (Linux).
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
-    }
-}
 
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
 
 async fn keep_current(state: &State, dir: &Path, stopped: smol::channel::Receiver<()>) {
     let waiter = state.changes.waiter();

@@ -434,6 +434,8 @@ impl<V> Blocks<V> {
         self.len
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The blocks, their order, their first names and the index agree
     /// with the entries (for the invariant check).
     pub(super) fn check(&self) -> Result<(), String> {

@@ -57,6 +57,8 @@ pub struct ImageTombstone {
     pub age: Duration,
 }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 /// An image of the registry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Image {
@@ -196,6 +198,8 @@ impl Registry {
             .collect()
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The whole image at once (for tests and small registries).
     pub fn image(&self, now: Timestamp) -> Image {
         let (producers, index) = self.image_producers(now);
@@ -208,6 +212,8 @@ impl Registry {
         }
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Reads an image back into this (empty) registry, as it stood `ago`
     /// before `now` (see [`Registry::restore_producers`] and the two
     /// after it, which do it a part at a time).

@@ -36,6 +36,8 @@
 mod block;
 mod blocks;
 mod channels;
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 mod check;
 pub mod image;
 mod keys;
@@ -126,6 +128,8 @@ pub struct Lookup {
     pub producers: Vec<Arc<Producer>>,
 }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 /// One entry of `/nodes`.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -224,6 +228,8 @@ impl Registry {
         })
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// `/topics`: every topic key, sorted.
     pub fn topics(&self) -> Vec<Name> {
         let mut out = Vec::with_capacity(self.counts.topics);
@@ -323,6 +329,8 @@ impl Registry {
         None
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// `/nodes`: active producers with their topics and tombstones.
     pub fn nodes(&self, now: Timestamp, timeouts: Timeouts) -> Vec<Node> {
         let active = self.active_producers(now, timeouts);

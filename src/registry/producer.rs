@@ -399,11 +399,15 @@ impl Producers {
         self.by_id.len()
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// One past the highest slot ever used.
     pub(super) fn slot_count(&self) -> usize {
         self.slots.len()
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Every occupied slot (for the invariant check).
     pub(super) fn slots(&self) -> impl Iterator<Item = (Slot, &ProducerEntry)> + '_ {
         self.slots
@@ -414,6 +418,8 @@ impl Producers {
 }
 
 impl Registry {
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Adds an identified producer (the `client::` registration). A
     /// producer restored from a snapshot with the same broadcast address
     /// and ports is taken over instead (see `super::restore`).
@@ -452,6 +458,8 @@ impl Registry {
         producer
     }
 
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The producer with this id, if it is still connected.
     pub fn producer(&self, id: ProducerId) -> Option<&Arc<Producer>> {
         let slot = self.producers.slot(id)?;

@@ -20,7 +20,7 @@ use smol::Executor;
 
 use crate::logging::{logf, Level};
 use crate::metrics::{Bound, ConnStats, ProtoStats};
-use crate::state::State;
+use crate::instance::State;
 use crate::{access, http, os, tcp};
 
 /// TCP keepalive idle time and probe interval on accepted connections: Go's

@@ -9,9 +9,10 @@ use async_net::TcpListener;
 
 use super::StartError;
 use crate::config::listen_addr;
+use crate::os;
 
 /// The listen backlog asked for; the kernel caps it at `somaxconn`.
-const LISTEN_BACKLOG: libc::c_int = 4096;
+const LISTEN_BACKLOG: i32 = 4096;
 
 pub(super) fn listen(address: &str) -> Result<TcpListener, StartError> {
     let bind_err = |source| StartError::Bind {
@@ -25,13 +26,7 @@ pub(super) fn listen(address: &str) -> Result<TcpListener, StartError> {
     // a fleet of nsqd reconnects at once (after a restart), 128 drops SYNs
     // and costs them a 1 s retransmission. Listening again on a listening
     // socket only changes its backlog (Linux and the BSDs allow it).
-    // SAFETY: the descriptor is a valid, bound socket we own.
-    let _ = unsafe {
-        libc::listen(
-            std::os::fd::AsRawFd::as_raw_fd(&std_listener),
-            LISTEN_BACKLOG,
-        )
-    };
+    let _ = os::set_listen_backlog(&std_listener, LISTEN_BACKLOG);
     TcpListener::try_from(std_listener).map_err(bind_err)
 }
 
@@ -44,30 +39,13 @@ fn bind_dual_stack(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     if addr.ip() == std::net::Ipv4Addr::UNSPECIFIED {
         let v6 = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), addr.port());
         match std::net::TcpListener::bind(v6) {
-            Ok(l) if !v6_only(&l) => return Ok(l),
+            Ok(l) if !os::is_v6_only(&l) => return Ok(l),
             // In use is in use for IPv4 too: say so rather than bind half.
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(e),
             _ => {}
         }
     }
     std::net::TcpListener::bind(addr)
-}
-
-/// Whether an IPv6 socket refuses IPv4 peers (`net.ipv6.bindv6only`).
-fn v6_only(l: &std::net::TcpListener) -> bool {
-    let mut v: libc::c_int = 1;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: a valid socket, and `v`/`len` describe a c_int we own.
-    let rc = unsafe {
-        libc::getsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(l),
-            libc::IPPROTO_IPV6,
-            libc::IPV6_V6ONLY,
-            (&mut v as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    rc != 0 || v != 0
 }
 
 pub(super) fn local_addr(l: &TcpListener, address: &str) -> Result<SocketAddr, StartError> {

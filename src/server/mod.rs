@@ -8,7 +8,7 @@
 //! tasks and drives it itself, so it runs under any executor's `block_on`
 //! (smol, async-std, tokio, `futures::executor`); library code never uses a
 //! global executor. Other threads may help drive the same executor (see
-//! [`Lookupd::executor`]); `crate::handle` does. Opening the sockets is
+//! `Lookupd::executor`); `crate::handle` does. Opening the sockets is
 //! `listen`'s job; accepting, refusing and containing connections is
 //! `accept`'s.
 //!
@@ -18,6 +18,7 @@
 
 mod accept;
 mod listen;
+mod tls;
 
 use std::future::Future;
 use std::io;
@@ -32,16 +33,17 @@ use smol::future;
 use smol::Executor;
 
 use crate::config::{OptionError, Options};
-use crate::http::tls;
 use crate::logging::{logf, Level, Logger};
 use crate::persist;
-use crate::state::State;
+use crate::queries::Queries;
+use crate::instance::State;
 use crate::version::version_line;
 use accept::{accept_loop, Protocol};
 use listen::{bind_error_text, listen, local_addr};
 
 /// Why an instance could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// An option is invalid.
     Options(OptionError),
@@ -185,14 +187,27 @@ impl Lookupd {
         self.https_addr
     }
 
-    /// The instance's shared state: its registry and its answers.
+    /// The instance's answers, without HTTP; usable before, while and
+    /// after it serves.
+    pub fn queries(&self) -> Queries {
+        Queries::new(self.state.clone())
+    }
+
+    /// The instance's shared state (for this repository's tests).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
     pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    #[cfg(not(feature = "internals"))]
+    pub(crate) fn state(&self) -> &Arc<State> {
         &self.state
     }
 
     /// The executor connection tasks run on. Other threads may run it
     /// (`executor.run(stop)`) to serve connections in parallel.
-    pub fn executor(&self) -> Arc<Executor<'static>> {
+    pub(crate) fn executor(&self) -> Arc<Executor<'static>> {
         self.executor.clone()
     }
 

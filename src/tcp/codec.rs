@@ -128,13 +128,6 @@ impl<'a> Params<'a> {
 }
 
 /// Parses one command line (without its trailing `\n`).
-///
-/// ```
-/// use lookupd::tcp::codec::{parse_command, Command};
-/// assert_eq!(parse_command(b"PING\r").unwrap(), Command::Ping);
-/// let err = parse_command(b"NOPE").unwrap_err();
-/// assert_eq!(err.to_string(), "E_INVALID invalid command NOPE");
-/// ```
 pub fn parse_command(line: &[u8]) -> Result<Command<'_>, ProtocolError> {
     let line = trim_space(line);
     let (verb, rest) = match line.iter().position(|&b| b == b' ') {
@@ -366,5 +359,13 @@ mod tests {
         assert_eq!(trim_space(b"x\xc2"), b"x\xc2");
         assert_eq!(trim_space(b""), b"");
         assert_eq!(trim_space(b"   "), b"");
+    }
+
+    #[test]
+    fn example_parse_command() {
+        use crate::tcp::codec::{parse_command, Command};
+        assert_eq!(parse_command(b"PING\r").unwrap(), Command::Ping);
+        let err = parse_command(b"NOPE").unwrap_err();
+        assert_eq!(err.to_string(), "E_INVALID invalid command NOPE");
     }
 }

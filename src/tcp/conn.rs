@@ -17,7 +17,7 @@ use crate::config::duration;
 use crate::logging::{logf, Level};
 use crate::metrics::Bound;
 use crate::registry::Producer;
-use crate::state::State;
+use crate::instance::State;
 
 type Stream = Arc<Async<std::net::TcpStream>>;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::logging::{logf, Level};
 use crate::registry::{Key, Producer};
-use crate::state::State;
+use crate::instance::State;
 
 /// Registrations removed per hold of the registry's write lock when a
 /// producer disconnects.

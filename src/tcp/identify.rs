@@ -19,13 +19,6 @@ use crate::registry::PeerInfo;
 use crate::version::NSQ_VERSION;
 
 /// Decodes an IDENTIFY body for a connection from `remote_address`.
-///
-/// ```
-/// use lookupd::tcp::identify::parse_identify;
-/// let body = br#"{"broadcast_address":"10.0.0.7","tcp_port":4150,"http_port":4151,"version":"1.3.0"}"#;
-/// let peer = parse_identify(body, "10.0.0.7:51234".into()).unwrap();
-/// assert_eq!(peer.tcp_port, 4150);
-/// ```
 pub fn parse_identify(body: &[u8], remote_address: String) -> Result<PeerInfo, ProtocolError> {
     let text = String::from_utf8_lossy(body);
     let raw: RawPeer = serde_json::from_str(&text)
@@ -242,5 +235,13 @@ mod tests {
             b"{\"broadcast_address\":\"b\xff\",\"tcp_port\":1,\"http_port\":2,\"version\":\"v\"}";
         let p = parse_identify(body, "r".into()).unwrap();
         assert_eq!(p.broadcast_address, "b\u{fffd}");
+    }
+
+    #[test]
+    fn example_parse_identify() {
+        use crate::tcp::identify::parse_identify;
+        let body = br#"{"broadcast_address":"10.0.0.7","tcp_port":4150,"http_port":4151,"version":"1.3.0"}"#;
+        let peer = parse_identify(body, "10.0.0.7:51234".into()).unwrap();
+        assert_eq!(peer.tcp_port, 4150);
     }
 }

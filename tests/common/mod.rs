@@ -14,14 +14,13 @@ use lookupd::{Handle, Options};
 
 /// Options for a test instance: loopback, port 0, quiet.
 pub fn test_options() -> Options {
-    Options {
-        tcp_address: "127.0.0.1:0".into(),
-        http_address: "127.0.0.1:0".into(),
-        broadcast_address: "127.0.0.1".into(),
-        log_level: Level::Fatal,
-        threads: 2,
-        ..Options::default()
-    }
+    let mut o = Options::default();
+    o.tcp_address = "127.0.0.1:0".into();
+    o.http_address = "127.0.0.1:0".into();
+    o.broadcast_address = "127.0.0.1".into();
+    o.log_level = Level::Fatal;
+    o.threads = 2;
+    o
 }
 
 /// Starts an instance with the default test options.

@@ -1,5 +1,5 @@
-//! The command line and config file of the `nsqlookupd` binary, read as
-//! the Go binary reads them.
+//! The `nsqlookupd` binary's command line, config file and life: read as
+//! the Go binary reads them, then run until SIGINT or SIGTERM ([`main`]).
 //!
 //! Flags follow Go's `flag` package: `-flag` or `--flag`, `-flag=value` or
 //! `-flag value`, booleans without a value, parsing stops at the first
@@ -11,12 +11,17 @@
 
 use std::fmt::Write as _;
 
-use super::options::SPECS;
-use super::options::{Options, Value};
-use super::specs::{self, Kind};
+use std::ffi::OsString;
+
+use crate::config::{spec, Kind, Options, Value, SPECS};
+use crate::handle::Handle;
+use crate::logging::{Level, Logger};
+use crate::os;
+use crate::version::version_line;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Action {
     /// Serve with these options. `warnings` are about the config file
     /// (unknown keys, which Go ignores silently) and deprecated flags.
@@ -50,6 +55,67 @@ impl std::fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+/// The `nsqlookupd` binary: reads Go's command line and config file,
+/// starts an instance, waits for SIGINT or SIGTERM and stops it. Returns
+/// the process's exit status: 0 after a signal (or `-version`, `-help`),
+/// 2 for a bad flag (after the usage, as Go's `flag`), 1 for a bad config
+/// file or a failed start.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<String> = args
+        .into_iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let (options, warnings) = match parse(&args) {
+        Ok(Action::Run { options, warnings }) => (options, warnings),
+        Ok(Action::Version) => {
+            println!("{}", version_line());
+            return 0;
+        }
+        Ok(Action::Help) => {
+            eprint!("{}", usage());
+            return 0;
+        }
+        Err(e) => {
+            if e.exit_code == 2 {
+                eprintln!("{e}");
+                eprint!("{}", usage());
+            } else {
+                let log = Logger::stderr(Level::Fatal, "[nsqlookupd] ");
+                log.log(Level::Fatal, format_args!("{e}"));
+            }
+            return e.exit_code;
+        }
+    };
+    // Blocked before any thread starts, so every thread inherits the mask
+    // and the signals stay queued for the wait below.
+    let signals = os::StopSignals::block();
+    // As Go since 1.19: operators running thousands of nsqd rely on it.
+    os::raise_fd_limit();
+    let log = Logger::stderr(options.log_level, &options.log_prefix);
+    for w in &warnings {
+        log.log(Level::Warn, format_args!("{w}"));
+    }
+    let handle = match Handle::start_with_logger(*options, log.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            let fatal = Logger::stderr(Level::Fatal, log.prefix());
+            fatal.log(
+                Level::Fatal,
+                format_args!("failed to instantiate nsqlookupd - {e}"),
+            );
+            return 1;
+        }
+    };
+    let signal = signals.wait();
+    log.log(
+        Level::Info,
+        format_args!("received signal {signal}, stopping"),
+    );
+    handle.stop();
+    0
+}
+
 /// Flags that are not options.
 const CONFIG: &str = "config";
 const VERSION: &str = "version";
@@ -59,7 +125,7 @@ const VERBOSE: &str = "verbose";
 /// reading the config file if one is named.
 ///
 /// ```
-/// use lookupd::config::cli::{parse, Action};
+/// use lookupd::cli::{parse, Action};
 /// let args = ["--tcp-address=127.0.0.1:0", "-tombstone-lifetime", "1m"];
 /// let Action::Run { options, .. } = parse(&args).unwrap() else { panic!() };
 /// assert_eq!(options.tcp_address, "127.0.0.1:0");
@@ -123,7 +189,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Action, CliError> {
 /// with what exactly is wrong after it.
 fn invalid_flag_value(key: &str, value: &str, why: &str) -> CliError {
     let flag = key.replace('_', "-");
-    let go_reason = match specs::spec(key).map(|s| s.kind) {
+    let go_reason = match spec(key).map(|s| s.kind) {
         Some(Kind::Duration) => "parse error (",
         _ => "",
     };
@@ -183,7 +249,7 @@ fn scan<S: AsRef<str>>(args: &[S]) -> Result<Vec<(&str, Option<String>)>, CliErr
 
 fn is_bool_option(flag: &str) -> bool {
     option_key(flag)
-        .and_then(specs::spec)
+        .and_then(spec)
         .is_some_and(|s| s.kind == Kind::Bool)
 }
 
@@ -233,7 +299,7 @@ pub fn load_config(
         .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
     let mut items: Vec<String>;
     for (key, value) in &table {
-        if specs::spec(key).is_none() {
+        if spec(key).is_none() {
             warnings.push(format!(
                 "config file {path}: unknown option {key:?} ignored"
             ));

@@ -18,7 +18,7 @@ use crate::json;
 use crate::logging::{logf, Level};
 use crate::names::Name;
 use crate::registry::{Lookup, PeerInfo, Producer};
-use crate::state::State;
+use crate::instance::State;
 use crate::version::NSQ_VERSION;
 
 /// An API failure: the HTTP status and the `message` of the JSON body.

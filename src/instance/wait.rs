@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use smol::future;
 
-use crate::http::answers::lookup_body;
+use crate::instance::answers::lookup_body;
 use crate::names::Name;
-use crate::state::State;
+use crate::instance::State;
 
 /// Why a wait for producers ended without an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WaitError {
     /// The topic is not a valid name, so nothing can ever register it.
     InvalidTopic,

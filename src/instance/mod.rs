@@ -1,8 +1,14 @@
-//! What one lookupd instance shares between its connections.
+//! One running instance: what its connections share, and everything it
+//! answers and does of its own, apart from any protocol.
 //!
-//! The options, the registry behind its lock, the logger, the counters and
-//! the ports the listeners got. The HTTP API's answers are methods of
-//! [`State`] too, kept with the rest of HTTP in `crate::http::answers`.
+//! [`State`] holds the options, the registry behind its lock, the logger,
+//! the counters and the ports the listeners got. Around it: the answers
+//! of the HTTP API as bytes, which the C ABI returns too (`answers`); how
+//! waiters learn of registry changes (`changes`) and wait for producers
+//! (`wait`); the check of each nsqd's advertised address (`reach`); the
+//! memory given back after producers leave (`trim`); and the instance's
+//! clock (`clock`), which tests can drive by hand.
+//!
 //! Readers take the lock briefly: most copy out their answer (a few `Arc`
 //! clones) and serialise after releasing it; `/topics` and `/nodes`, which
 //! grow with the database, write theirs a page of topics per hold. So a
@@ -18,19 +24,27 @@
 //! registry methods do not panic, and a connection task that does is
 //! contained without leaving a lock behind.
 
+pub mod answers;
+pub mod changes;
+pub mod clock;
+pub mod reach;
+pub(crate) mod trim;
+pub mod wait;
+
 use std::ops::{Deref, DerefMut};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::changes::Changes;
+use changes::Changes;
+use clock::Clock;
 use crate::clock::Timestamp;
 use crate::config::{hostname, Options};
 use crate::logging::Logger;
 use crate::metrics::{ConnStats, Gauges, Metrics};
-use crate::reach::Reach;
+use reach::Reach;
 use crate::registry::{Registry, Timeouts};
-use crate::trim::Trimmer;
+use trim::Trimmer;
 
 /// Shared state of one running instance.
 #[derive(Debug)]
@@ -60,11 +74,25 @@ pub struct State {
     pub changes: Changes,
     /// Checks the addresses nsqd advertise.
     pub reach: Reach,
+    /// Where it reads the time.
+    clock: Clock,
 }
 
 impl State {
-    /// State for an instance with these options and bound ports.
+    /// State for an instance with these options and bound ports, on the
+    /// system's clock.
     pub fn new(opts: Options, log: Logger, tcp_port: u16, http_port: u16) -> State {
+        State::with_clock(opts, log, tcp_port, http_port, Clock::system())
+    }
+
+    /// As [`State::new`], reading the time from `clock`.
+    pub fn with_clock(
+        opts: Options,
+        log: Logger,
+        tcp_port: u16,
+        http_port: u16,
+        clock: Clock,
+    ) -> State {
         let reach = Reach::new(opts.producer_address);
         State {
             reach,
@@ -80,6 +108,7 @@ impl State {
             topics_answer: Mutex::new(None),
             trimmer: Trimmer::default(),
             changes: Changes::default(),
+            clock,
         }
     }
 
@@ -105,9 +134,18 @@ impl State {
         }
     }
 
-    /// The current time, on the registry's clock.
+    /// The current time, on the instance's clock.
     pub fn now(&self) -> Timestamp {
-        Timestamp::now()
+        self.clock.now()
+    }
+
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    /// Moves a manual clock forward, and tells waiters, whose answers may
+    /// have changed (a producer gone inactive, a tombstone expired).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.clock.advance(by);
+        self.changes.notify();
     }
 
     /// The text of a `/metrics` scrape. The registry's read lock is held

@@ -5,8 +5,8 @@
 //! answer), so it never runs on a serving thread: an IDENTIFY whose
 //! advertised name is an IP literal, or was resolved less than a minute
 //! ago, is judged at once; any other name is handed to a resolver thread.
-//! At most [`WORKERS`] of those run at once, each taking names until none
-//! are left and then exiting, and at most [`MAX_WAITING`] distinct names
+//! At most `WORKERS` of those run at once, each taking names until none
+//! are left and then exiting, and at most `MAX_WAITING` distinct names
 //! wait; producers advertising the same name wait on one resolution. A
 //! resolver thread holds no part of the instance while it resolves, so an
 //! instance stops without waiting for the system's resolver: a name in
@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use crate::address::{judge, literal, AddressPolicy, Finding};
 use crate::logging::{logf, Level};
 use crate::registry::{Answer, PeerInfo, Producer};
-use crate::state::State;
+use crate::instance::State;
 
 /// Resolver threads running at once, at most.
 const WORKERS: usize = 4;
@@ -223,8 +223,14 @@ impl Reach {
         if let Some(answer) = answer {
             producer.settle(answer);
         }
-        // What answers, the metrics and a snapshot show may have changed.
+        self.report(state, producer, remote, failed, &text);
+        // What answers, the metrics and a snapshot show may have changed
+        // (told after the log line, so whoever sees the change sees it).
         state.changes.notify();
+    }
+
+    /// Logs what a check found: a failure at WARNING, once per producer.
+    fn report(&self, state: &State, producer: &Producer, remote: IpAddr, failed: bool, text: &str) {
         let info = producer.info();
         if !failed {
             logf!(

@@ -53,19 +53,9 @@ impl Trimmer {
                     break;
                 }
             }
-            trim();
+            crate::os::trim_heap();
         }
     }
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim() {
-    // SAFETY: malloc_trim only releases free memory; it may be called at
-    // any time from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim() {}
