@@ -256,6 +256,18 @@ const char *lookupd_last_error(void);
 const char *lookupd_version(void);
 
 /**
+ * Writes to `*out_count` how many waits for producers are blocked on the
+ * handle now: `lookupd_wait_lookup` calls (and their cancellable form)
+ * that did not find enough producers at their first look and have not
+ * returned yet. A host about to stop the instance, or a test, knows from
+ * it that its waiting threads are in place.
+ *
+ * # Safety
+ * `h` must be NULL or a live handle; `out_count` NULL or writable.
+ */
+enum lookupd_result lookupd_waiting(const struct lookupd *h, uint32_t *out_count);
+
+/**
  * Blocks until `GET /lookup?topic=<topic>` lists at least
  * `min_producers` producers (as `/lookup` filters them: active, not
  * tombstoned), then writes exactly that body to `*out_json` (free it

@@ -66,6 +66,13 @@ impl Queries {
         self.state.nodes_json()
     }
 
+    /// How many waits for producers are blocked now (begun, not answered at
+    /// their first look, not ended): a host stopping the instance, or a
+    /// test, knows from it that its waiters are in place.
+    pub fn waiting(&self) -> usize {
+        self.state.waiting()
+    }
+
     /// Resolves to the body of `GET /lookup?topic=` as soon as it lists at
     /// least `min` producers; woken by registry changes, never by polling.
     /// Runs under any executor; it has no time limit of its own (see

@@ -21,7 +21,7 @@ pub use error::lookupd_result;
 use error::{boundary, Failure};
 pub use wait::{
     lookupd_cancel, lookupd_cancel_fire, lookupd_cancel_free, lookupd_cancel_new,
-    lookupd_wait_lookup, lookupd_wait_lookup_cancellable,
+    lookupd_wait_lookup, lookupd_wait_lookup_cancellable, lookupd_waiting,
 };
 
 use crate::config::Options;

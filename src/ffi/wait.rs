@@ -36,6 +36,26 @@ impl lookupd_cancel {
     }
 }
 
+/// Writes to `*out_count` how many waits for producers are blocked on the
+/// handle now: `lookupd_wait_lookup` calls (and their cancellable form)
+/// that did not find enough producers at their first look and have not
+/// returned yet. A host about to stop the instance, or a test, knows from
+/// it that its waiting threads are in place.
+///
+/// # Safety
+/// `h` must be NULL or a live handle; `out_count` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn lookupd_waiting(h: *const lookupd, out_count: *mut u32) -> lookupd_result {
+    boundary(|| {
+        // SAFETY: forwarded caller promise.
+        let l = unsafe { instance(h) }?;
+        // SAFETY: as_mut handles NULL; otherwise the caller promises it is writable.
+        let out = unsafe { out_count.as_mut() }.ok_or_else(|| Failure::null("out_count"))?;
+        *out = u32::try_from(l.handle.state().waiting()).unwrap_or(u32::MAX);
+        Ok(())
+    })
+}
+
 /// Blocks until `GET /lookup?topic=<topic>` lists at least
 /// `min_producers` producers (as `/lookup` filters them: active, not
 /// tombstoned), then writes exactly that body to `*out_json` (free it

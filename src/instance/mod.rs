@@ -76,6 +76,8 @@ pub struct State {
     pub reach: Reach,
     /// Where it reads the time.
     clock: Clock,
+    /// Waits for producers blocked now (`wait`).
+    parked: std::sync::atomic::AtomicUsize,
 }
 
 impl State {
@@ -109,6 +111,7 @@ impl State {
             trimmer: Trimmer::default(),
             changes: Changes::default(),
             clock,
+            parked: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -8,6 +8,7 @@
 //! ends every wait with [`WaitError::Stopped`].
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
@@ -44,7 +45,30 @@ impl std::fmt::Display for WaitError {
 
 impl std::error::Error for WaitError {}
 
+/// Counts a wait as blocked for as long as it lives.
+struct Parked<'a>(&'a AtomicUsize);
+
+impl<'a> Parked<'a> {
+    fn new(count: &'a AtomicUsize) -> Parked<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Parked(count)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl State {
+    /// How many waits for producers are blocked now: begun, not answered
+    /// at their first look, and not ended yet. (A host stopping an
+    /// instance, or a test, knows from it that its waiters are in place.)
+    pub fn waiting(&self) -> usize {
+        self.parked.load(Ordering::SeqCst)
+    }
+
     /// Resolves to the body `GET /lookup?topic=` returns, as soon as it
     /// lists at least `min` producers (as `/lookup` filters them: active
     /// and not tombstoned). With `min` 0, as soon as the topic exists.
@@ -54,6 +78,7 @@ impl State {
     pub async fn wait_lookup(&self, topic: &[u8], min: usize) -> Result<Vec<u8>, WaitError> {
         let name = Name::new(topic).ok_or(WaitError::InvalidTopic)?;
         let waiter = self.changes.waiter();
+        let mut parked = None;
         loop {
             // Listening before looking: a change after the look wakes us.
             let changed = waiter.listen();
@@ -74,6 +99,8 @@ impl State {
                     None => None,
                 }
             };
+            // Blocked from now on, until the future ends or is dropped.
+            parked.get_or_insert_with(|| Parked::new(&self.parked));
             match wake_at {
                 Some(at) => {
                     future::or(changed, async {
