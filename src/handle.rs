@@ -53,8 +53,24 @@ impl Handle {
 
     /// As [`Handle::start`], with a logger of the caller's choosing.
     pub fn start_with_logger(opts: Options, log: Logger) -> Result<Handle, StartError> {
-        let threads = opts.threads.max(1);
-        let server = Lookupd::bind_with_logger(opts, log)?;
+        Self::start_server(opts.threads, Lookupd::bind_with_logger(opts, log)?)
+    }
+
+    /// As [`Handle::start_with_logger`], reading the time from `clock` (for
+    /// this repository's tests: a manual clock, moved with
+    /// `state().advance_clock`).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn start_with_clock(
+        opts: Options,
+        log: Logger,
+        clock: crate::instance::clock::Clock,
+    ) -> Result<Handle, StartError> {
+        Self::start_server(opts.threads, Lookupd::bind_with_clock(opts, log, clock)?)
+    }
+
+    fn start_server(threads: usize, server: Lookupd) -> Result<Handle, StartError> {
+        let threads = threads.max(1);
         let state = server.state().clone();
         let (tcp_addr, http_addr, https_addr) =
             (server.tcp_addr(), server.http_addr(), server.https_addr());

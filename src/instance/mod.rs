@@ -83,6 +83,8 @@ pub struct State {
 impl State {
     /// State for an instance with these options and bound ports, on the
     /// system's clock.
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn new(opts: Options, log: Logger, tcp_port: u16, http_port: u16) -> State {
         State::with_clock(opts, log, tcp_port, http_port, Clock::system())
     }

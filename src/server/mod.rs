@@ -36,6 +36,7 @@ use crate::config::{OptionError, Options};
 use crate::logging::{logf, Level, Logger};
 use crate::persist;
 use crate::queries::Queries;
+use crate::instance::clock::Clock;
 use crate::instance::State;
 use crate::version::version_line;
 use accept::{accept_loop, Protocol};
@@ -114,6 +115,23 @@ impl Lookupd {
 
     /// As [`Lookupd::bind`], with a logger of the caller's choosing.
     pub fn bind_with_logger(opts: Options, log: Logger) -> Result<Lookupd, StartError> {
+        Self::bind_with_clock(opts, log, Clock::system())
+    }
+
+    /// As [`Lookupd::bind_with_logger`], reading the time from `clock`
+    /// (for this repository's tests: a manual clock).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn bind_with_clock(opts: Options, log: Logger, clock: Clock) -> Result<Lookupd, StartError> {
+        Self::bind_inner(opts, log, clock)
+    }
+
+    #[cfg(not(feature = "internals"))]
+    fn bind_with_clock(opts: Options, log: Logger, clock: Clock) -> Result<Lookupd, StartError> {
+        Self::bind_inner(opts, log, clock)
+    }
+
+    fn bind_inner(opts: Options, log: Logger, clock: Clock) -> Result<Lookupd, StartError> {
         opts.validate()?;
         let token = opts.auth_token()?;
         let tls = if opts.https_address.is_empty() {
@@ -150,7 +168,7 @@ impl Lookupd {
             }
             None => (None, None),
         };
-        let mut state = State::new(opts, log, tcp_addr.port(), http_addr.port());
+        let mut state = State::with_clock(opts, log, tcp_addr.port(), http_addr.port(), clock);
         state.auth_token = token;
         // Before serving: restored producers are answered from the first
         // request on.
