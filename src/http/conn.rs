@@ -15,15 +15,14 @@ use hyper::{Method, Request, Response};
 use smol::future;
 use smol_hyper::rt::FuturesIo;
 
-use crate::instance::answers::ApiError;
 use super::deadline::{Activity, Deadlines, Expired};
 use super::respond::{dispatch, v1_error, BodyRead};
-use super::router::LABEL_BAD_REQUEST;
 use super::Body;
 use crate::config::duration;
-use crate::logging::{logf, Level};
-use crate::metrics::Bound;
+use crate::instance::answers::ApiError;
 use crate::instance::State;
+use crate::logging::{logf, Level};
+use crate::metrics::{Bound, HttpRoute};
 
 /// Serves one HTTP connection (plain or TLS) until the client closes it
 /// or it fails. `vectored`: the stream writes several buffers in one call
@@ -106,7 +105,7 @@ async fn handle(state: &State, req: Request<Incoming>, remote: SocketAddr) -> Re
             log_request(state, &r, &parts.method, &uri, remote, start);
             state
                 .metrics
-                .http_request(LABEL_BAD_REQUEST, 408, start.elapsed());
+                .http_request(HttpRoute::BadRequest, 408, start.elapsed());
             return r;
         }
     }

@@ -5,16 +5,13 @@ use bytes::Bytes;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 
-use crate::instance::answers::{channel_arg, topic_arg, ApiError};
 use super::query::{unescape_path, Query};
-use super::router::{
-    redirect, resolve, Resolution, Route, LABEL_BAD_REQUEST, LABEL_NOT_ALLOWED, LABEL_NOT_FOUND,
-    LABEL_OPTIONS, LABEL_REDIRECT,
-};
+use super::router::{redirect, resolve, Resolution};
 use super::{Body, JSON, NSQ_CONTENT_TYPE};
 use crate::access::{self, Verdict};
-use crate::metrics;
+use crate::instance::answers::{channel_arg, topic_arg, ApiError};
 use crate::instance::State;
+use crate::metrics::{self, HttpRoute};
 
 /// How reading a request body ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +27,10 @@ pub(super) enum BodyRead {
 }
 
 /// Everything a request gets once its body is read: decoding, routing,
-/// access control, the endpoint, the envelope. Also gives the metrics
-/// route label and whether Go would log the request (it logs handled,
-/// not-found and not-allowed requests, not redirects).
+/// access control, the endpoint, the envelope. Also gives the route the
+/// request is counted under in the metrics, and whether Go would log the
+/// request (it logs handled, not-found and not-allowed requests, not
+/// redirects).
 pub(super) fn dispatch(
     state: &State,
     method: &Method,
@@ -40,10 +38,10 @@ pub(super) fn dispatch(
     raw_query: Option<&str>,
     body: BodyRead,
     auth: Option<&[u8]>,
-) -> (Response<Body>, usize, bool) {
+) -> (Response<Body>, HttpRoute, bool) {
     let path = match unescape_path(raw_path) {
         Ok(p) => p,
-        Err(_) => return (bad_request(), LABEL_BAD_REQUEST, false),
+        Err(_) => return (bad_request(), HttpRoute::BadRequest, false),
     };
     match resolve(method, &path) {
         Resolution::Handle(route) => {
@@ -64,13 +62,13 @@ pub(super) fn dispatch(
             } else {
                 respond(state, route, raw_query.unwrap_or(""))
             };
-            (response, route as usize, true)
+            (response, route, true)
         }
-        Resolution::Redirect(to) => (redirect(method, to, raw_query), LABEL_REDIRECT, false),
+        Resolution::Redirect(to) => (redirect(method, to, raw_query), HttpRoute::Redirect, false),
         Resolution::Options(allow) => {
             let mut r = Response::new(Body::default());
             r.headers_mut().insert(ALLOW, allow);
-            (r, LABEL_OPTIONS, false)
+            (r, HttpRoute::Options, false)
         }
         Resolution::NotAllowed(allow) => {
             let mut r = v1_error(ApiError {
@@ -78,14 +76,14 @@ pub(super) fn dispatch(
                 message: "METHOD_NOT_ALLOWED",
             });
             r.headers_mut().insert(ALLOW, allow);
-            (r, LABEL_NOT_ALLOWED, true)
+            (r, HttpRoute::MethodNotAllowed, true)
         }
         Resolution::NotFound => (
             v1_error(ApiError {
                 status: 404,
                 message: "NOT_FOUND",
             }),
-            LABEL_NOT_FOUND,
+            HttpRoute::NotFound,
             true,
         ),
     }
@@ -93,7 +91,7 @@ pub(super) fn dispatch(
 
 /// The 401 or 403 a request gets when the route needs the bearer token
 /// and the request does not carry it.
-fn refuse(state: &State, route: Route, auth: Option<&[u8]>) -> Option<Response<Body>> {
+fn refuse(state: &State, route: HttpRoute, auth: Option<&[u8]>) -> Option<Response<Body>> {
     if state.auth_token.is_empty() || !route.needs_token(state.opts.http_auth_reads) {
         return None;
     }
@@ -141,10 +139,10 @@ pub fn answer(state: &State, method: &str, target: &str) -> (u16, Vec<u8>) {
 }
 
 /// Runs an endpoint.
-fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
+fn respond(state: &State, route: HttpRoute, raw_query: &str) -> Response<Body> {
     let json = |body: Bytes| v1(StatusCode::OK, body, true);
     match route {
-        Route::Ping => {
+        HttpRoute::Ping => {
             let mut r = Response::new(Body::from("OK"));
             r.headers_mut().insert(
                 CONTENT_TYPE,
@@ -152,7 +150,7 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
             );
             r
         }
-        Route::Metrics => {
+        HttpRoute::Metrics => {
             let mut r = Response::new(Body::from(state.scrape()));
             r.headers_mut().insert(
                 CONTENT_TYPE,
@@ -162,11 +160,11 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
         }
         // Endpoints without arguments never look at the query, as in Go:
         // `/topics?%zz` is answered, `/lookup?%zz` is INVALID_REQUEST.
-        Route::Info => json(state.info_json().into()),
-        Route::Debug => json(state.debug_json().into()),
-        Route::Reachability => json(state.reachability_json().into()),
-        Route::Topics => json(state.topics_json()),
-        Route::Nodes => {
+        HttpRoute::Info => json(state.info_json().into()),
+        HttpRoute::Debug => json(state.debug_json().into()),
+        HttpRoute::Reachability => json(state.reachability_json().into()),
+        HttpRoute::Topics => json(state.topics_json()),
+        HttpRoute::Nodes => {
             let mut r = json(Bytes::new());
             *r.body_mut() = Body::pieces(state.nodes_pieces());
             r
@@ -186,21 +184,21 @@ fn respond(state: &State, route: Route, raw_query: &str) -> Response<Body> {
 /// the empty 200 of a write.
 fn respond_with_args(
     state: &State,
-    route: Route,
+    route: HttpRoute,
     query: &Query,
 ) -> Result<Option<Vec<u8>>, ApiError> {
     let arg =
         |name: &str, missing: &'static str| query.get(name).ok_or(ApiError::bad_request(missing));
     let topic = || arg("topic", "MISSING_ARG_TOPIC");
     match route {
-        Route::Lookup => topic().and_then(|t| state.lookup_json(t)).map(Some),
-        Route::Channels => topic().map(|t| Some(state.channels_json(t))),
-        Route::TopicCreate => topic().and_then(|t| state.create_topic(t)).map(|()| None),
-        Route::TopicDelete => topic().and_then(|t| state.delete_topic(t)).map(|()| None),
-        Route::ChannelCreate | Route::ChannelDelete => {
+        HttpRoute::Lookup => topic().and_then(|t| state.lookup_json(t)).map(Some),
+        HttpRoute::Channels => topic().map(|t| Some(state.channels_json(t))),
+        HttpRoute::TopicCreate => topic().and_then(|t| state.create_topic(t)).map(|()| None),
+        HttpRoute::TopicDelete => topic().and_then(|t| state.delete_topic(t)).map(|()| None),
+        HttpRoute::ChannelCreate | HttpRoute::ChannelDelete => {
             // Go checks the topic fully before looking at the channel.
             topic_and_channel(query).and_then(|(t, c)| {
-                if route == Route::ChannelCreate {
+                if route == HttpRoute::ChannelCreate {
                     state.create_channel(t, c)
                 } else {
                     state.delete_channel(t, c)
@@ -208,18 +206,25 @@ fn respond_with_args(
                 .map(|()| None)
             })
         }
-        Route::TopicTombstone => topic().and_then(|t| {
+        HttpRoute::TopicTombstone => topic().and_then(|t| {
             let node = arg("node", "MISSING_ARG_NODE")?;
             state.tombstone(t, node).map(|()| None)
         }),
-        Route::Ping
-        | Route::Metrics
-        | Route::Info
-        | Route::Debug
-        | Route::Reachability
-        | Route::Topics
-        | Route::Nodes => {
+        HttpRoute::Ping
+        | HttpRoute::Metrics
+        | HttpRoute::Info
+        | HttpRoute::Debug
+        | HttpRoute::Reachability
+        | HttpRoute::Topics
+        | HttpRoute::Nodes => {
             unreachable!("{route:?} takes no arguments and is answered by respond")
+        }
+        HttpRoute::NotFound
+        | HttpRoute::MethodNotAllowed
+        | HttpRoute::Redirect
+        | HttpRoute::Options
+        | HttpRoute::BadRequest => {
+            unreachable!("{route:?} is no endpoint: resolve never hands it out")
         }
     }
 }

@@ -8,71 +8,47 @@ use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use hyper::{Method, Response, StatusCode};
 
 use super::Body;
+use crate::metrics::HttpRoute;
 
-/// The endpoints, in the order of their `route` label in
-/// `crate::metrics::HTTP_ROUTES`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Route {
-    Ping,
-    Info,
-    Debug,
-    Lookup,
-    Topics,
-    Channels,
-    Nodes,
-    TopicCreate,
-    TopicDelete,
-    ChannelCreate,
-    ChannelDelete,
-    TopicTombstone,
-    Metrics,
-    Reachability,
-}
-
-/// Metric labels for requests no route handled, after the routes.
-pub(super) const LABEL_NOT_FOUND: usize = Route::Reachability as usize + 1;
-pub(super) const LABEL_NOT_ALLOWED: usize = LABEL_NOT_FOUND + 1;
-pub(super) const LABEL_REDIRECT: usize = LABEL_NOT_FOUND + 2;
-pub(super) const LABEL_OPTIONS: usize = LABEL_NOT_FOUND + 3;
-pub(super) const LABEL_BAD_REQUEST: usize = LABEL_NOT_FOUND + 4;
-
-impl Route {
+impl HttpRoute {
     /// Whether the bearer token (when one is set) guards this route:
     /// always for writes, for reads too with `http_auth_reads`, never for
     /// `/ping` (health checks must keep working).
     pub(super) fn needs_token(self, reads_too: bool) -> bool {
         match self {
-            Route::Ping => false,
-            Route::TopicCreate
-            | Route::TopicDelete
-            | Route::ChannelCreate
-            | Route::ChannelDelete
-            | Route::TopicTombstone => true,
+            HttpRoute::Ping => false,
+            HttpRoute::TopicCreate
+            | HttpRoute::TopicDelete
+            | HttpRoute::ChannelCreate
+            | HttpRoute::ChannelDelete
+            | HttpRoute::TopicTombstone => true,
             _ => reads_too,
         }
     }
 }
 
-const ROUTES: &[(&str, Method, Route)] = &[
-    ("/ping", Method::GET, Route::Ping),
-    ("/info", Method::GET, Route::Info),
-    ("/debug", Method::GET, Route::Debug),
-    ("/lookup", Method::GET, Route::Lookup),
-    ("/topics", Method::GET, Route::Topics),
-    ("/channels", Method::GET, Route::Channels),
-    ("/nodes", Method::GET, Route::Nodes),
-    ("/topic/create", Method::POST, Route::TopicCreate),
-    ("/topic/delete", Method::POST, Route::TopicDelete),
-    ("/channel/create", Method::POST, Route::ChannelCreate),
-    ("/channel/delete", Method::POST, Route::ChannelDelete),
-    ("/topic/tombstone", Method::POST, Route::TopicTombstone),
-    ("/metrics", Method::GET, Route::Metrics),
-    ("/reachability", Method::GET, Route::Reachability),
+/// The endpoints: path, method, and the route that is also their metric
+/// label. Every `HttpRoute` but the fallbacks (`not_found`, …) is here.
+const ROUTES: &[(&str, Method, HttpRoute)] = &[
+    ("/ping", Method::GET, HttpRoute::Ping),
+    ("/info", Method::GET, HttpRoute::Info),
+    ("/debug", Method::GET, HttpRoute::Debug),
+    ("/lookup", Method::GET, HttpRoute::Lookup),
+    ("/topics", Method::GET, HttpRoute::Topics),
+    ("/channels", Method::GET, HttpRoute::Channels),
+    ("/nodes", Method::GET, HttpRoute::Nodes),
+    ("/topic/create", Method::POST, HttpRoute::TopicCreate),
+    ("/topic/delete", Method::POST, HttpRoute::TopicDelete),
+    ("/channel/create", Method::POST, HttpRoute::ChannelCreate),
+    ("/channel/delete", Method::POST, HttpRoute::ChannelDelete),
+    ("/topic/tombstone", Method::POST, HttpRoute::TopicTombstone),
+    ("/metrics", Method::GET, HttpRoute::Metrics),
+    ("/reachability", Method::GET, HttpRoute::Reachability),
 ];
 
 #[derive(Debug, PartialEq)]
 pub(super) enum Resolution {
-    Handle(Route),
+    Handle(HttpRoute),
     Redirect(&'static str),
     Options(HeaderValue),
     NotAllowed(HeaderValue),
@@ -216,7 +192,7 @@ mod tests {
     fn routes_like_httprouter() {
         use Resolution::{Handle, NotFound, Redirect};
         let cases = [
-            (Method::GET, "/ping", Handle(Route::Ping)),
+            (Method::GET, "/ping", Handle(HttpRoute::Ping)),
             (Method::GET, "/ping/", Redirect("/ping")),
             (Method::GET, "/PING", Redirect("/ping")),
             (Method::GET, "//ping", Redirect("/ping")),
@@ -249,17 +225,28 @@ mod tests {
     }
 
     #[test]
-    fn route_labels_line_up() {
-        for (_, _, route) in ROUTES {
-            let label = crate::metrics::HTTP_ROUTES[*route as usize];
-            assert_eq!(label.replace('_', ""), format!("{route:?}").to_lowercase());
+    fn every_endpoint_routed_once_under_its_path() {
+        let fallbacks = [
+            HttpRoute::NotFound,
+            HttpRoute::MethodNotAllowed,
+            HttpRoute::Redirect,
+            HttpRoute::Options,
+            HttpRoute::BadRequest,
+        ];
+        for route in HttpRoute::ALL {
+            let paths: Vec<&str> = ROUTES
+                .iter()
+                .filter(|(_, _, r)| *r == route)
+                .map(|(p, _, _)| *p)
+                .collect();
+            if fallbacks.contains(&route) {
+                assert!(paths.is_empty(), "{route:?} is a fallback");
+            } else {
+                assert_eq!(paths.len(), 1, "{route:?}");
+                // `/topic/create` is counted as `topic_create`.
+                assert_eq!(paths[0][1..].replace('/', "_"), route.label());
+            }
         }
-        assert_eq!(crate::metrics::HTTP_ROUTES[LABEL_NOT_FOUND], "not_found");
-        assert_eq!(
-            crate::metrics::HTTP_ROUTES[LABEL_BAD_REQUEST],
-            "bad_request"
-        );
-        assert_eq!(crate::metrics::HTTP_ROUTES.len(), LABEL_BAD_REQUEST + 1);
     }
 
     #[test]

@@ -9,89 +9,23 @@
 //! the accept loops keep anyway, so scraping costs no work on the request
 //! path and holds the registry's read lock only briefly.
 
+mod labels;
 mod render;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::nanos;
 use crate::registry::Counts;
+pub use labels::{Bound, HttpRoute, TcpCommand, TcpError};
 pub use render::CONTENT_TYPE;
 
-/// The `route` label of HTTP metrics, indexed by the HTTP router's `Route`
-/// (in its declaration order), then the requests no route handled.
-pub const HTTP_ROUTES: &[&str] = &[
-    "ping",
-    "info",
-    "debug",
-    "lookup",
-    "topics",
-    "channels",
-    "nodes",
-    "topic_create",
-    "topic_delete",
-    "channel_create",
-    "channel_delete",
-    "topic_tombstone",
-    "metrics",
-    "reachability",
-    "not_found",
-    "method_not_allowed",
-    "redirect",
-    "options",
-    "bad_request",
-];
-
-/// The `code` label of HTTP metrics: every status lookupd answers with.
+/// The `code` label of HTTP metrics: every status lookupd answers with,
+/// then `other`.
 pub const HTTP_CODES: &[u16] = &[200, 301, 307, 400, 401, 403, 404, 405, 408, 413, 500];
 
-/// The `command` label of TCP command counts.
-pub const TCP_COMMANDS: &[&str] = &["PING", "IDENTIFY", "REGISTER", "UNREGISTER", "invalid"];
-
-/// The `code` label of TCP error counts.
-pub const TCP_ERRORS: &[&str] = &[
-    "E_INVALID",
-    "E_BAD_TOPIC",
-    "E_BAD_CHANNEL",
-    "E_BAD_BODY",
-    "E_BAD_PROTOCOL",
-];
-
-/// A bound or timeout a client ran into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
-    /// An IDENTIFY body over `max_identify_body_size` (or negative).
-    IdentifyBodySize,
-    /// A command line over `max_command_size`.
-    CommandSize,
-    /// No magic within `tcp_handshake_timeout`.
-    TcpHandshakeTimeout,
-    /// Silent and unidentified past `identify_timeout`.
-    IdentifyTimeout,
-    /// HTTP headers not in within `http_header_timeout`.
-    HttpHeaderTimeout,
-    /// An idle keep-alive connection closed after `http_idle_timeout`.
-    HttpIdleTimeout,
-    /// An HTTP body not in within `http_header_timeout`.
-    HttpBodyTimeout,
-    /// An HTTP request over `max_http_request_size`.
-    HttpRequestSize,
-    /// An identified nsqd silent past `producer_heartbeat_timeout`.
-    ProducerHeartbeatTimeout,
-}
-
-const BOUNDS: &[&str] = &[
-    "identify_body_size",
-    "command_size",
-    "tcp_handshake_timeout",
-    "identify_timeout",
-    "http_header_timeout",
-    "http_idle_timeout",
-    "http_body_timeout",
-    "http_request_size",
-    "producer_heartbeat_timeout",
-];
+/// Slots per route of the HTTP request counts: one per code, and `other`.
+const CODE_SLOTS: usize = HTTP_CODES.len() + 1;
 
 /// Connection counters of one protocol, kept outside any lock.
 #[derive(Debug, Default)]
@@ -142,10 +76,6 @@ const BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
-fn counters(n: usize) -> Arc<[AtomicU64]> {
-    (0..n).map(|_| AtomicU64::new(0)).collect()
-}
-
 /// How the snapshots of the registry (`-data-path`) are going.
 #[derive(Debug, Default)]
 pub struct SnapshotStats {
@@ -163,14 +93,15 @@ pub struct SnapshotStats {
     pub restore_nanos: AtomicU64,
 }
 
-/// Counters and histograms updated as lookupd works.
+/// Counters and histograms updated as lookupd works: each counter a slot
+/// of a fixed array, at the index of the enum variant it counts.
 #[derive(Debug)]
 pub struct Metrics {
-    http_requests: Arc<[AtomicU64]>,
-    http_latency: Arc<[Histogram]>,
-    tcp_commands: Arc<[AtomicU64]>,
-    tcp_errors: Arc<[AtomicU64]>,
-    bounds: Arc<[AtomicU64]>,
+    http_requests: [[AtomicU64; CODE_SLOTS]; HttpRoute::COUNT],
+    http_latency: [Histogram; HttpRoute::COUNT],
+    tcp_commands: [AtomicU64; TcpCommand::COUNT],
+    tcp_errors: [AtomicU64; TcpError::COUNT],
+    bounds: [AtomicU64; Bound::COUNT],
     /// The snapshot writer's figures.
     pub snapshots: SnapshotStats,
 }
@@ -178,59 +109,59 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            http_requests: counters(HTTP_ROUTES.len() * (HTTP_CODES.len() + 1)),
-            http_latency: (0..HTTP_ROUTES.len())
-                .map(|_| Histogram::default())
-                .collect(),
-            tcp_commands: counters(TCP_COMMANDS.len()),
-            tcp_errors: counters(TCP_ERRORS.len()),
-            bounds: counters(BOUNDS.len()),
+            http_requests: [const { [const { AtomicU64::new(0) }; CODE_SLOTS] }; HttpRoute::COUNT],
+            http_latency: [const { Histogram::new() }; HttpRoute::COUNT],
+            tcp_commands: [const { AtomicU64::new(0) }; TcpCommand::COUNT],
+            tcp_errors: [const { AtomicU64::new(0) }; TcpError::COUNT],
+            bounds: [const { AtomicU64::new(0) }; Bound::COUNT],
             snapshots: SnapshotStats::default(),
         }
     }
 }
 
 impl Metrics {
-    /// Counts an HTTP request by route index and status, and its latency.
-    pub fn http_request(&self, route: usize, status: u16, elapsed: Duration) {
-        let route = route.min(HTTP_ROUTES.len() - 1);
+    /// Counts an HTTP request by route and status, and its latency.
+    pub fn http_request(&self, route: HttpRoute, status: u16, elapsed: Duration) {
         let code = HTTP_CODES
             .iter()
             .position(|c| *c == status)
             .unwrap_or(HTTP_CODES.len());
-        self.http_requests[route * (HTTP_CODES.len() + 1) + code].fetch_add(1, Ordering::Relaxed);
-        self.http_latency[route].observe(elapsed);
+        self.http_requests[route.index()][code].fetch_add(1, Ordering::Relaxed);
+        self.http_latency[route.index()].observe(elapsed);
     }
 
-    /// Counts a TCP command (index into [`TCP_COMMANDS`]).
-    pub fn tcp_command(&self, index: usize) {
-        if let Some(c) = self.tcp_commands.get(index) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
+    /// Counts a TCP command.
+    pub fn tcp_command(&self, command: TcpCommand) {
+        self.tcp_commands[command.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a TCP error reply by its code.
-    pub fn tcp_error(&self, code: &str) {
-        if let Some(i) = TCP_ERRORS.iter().position(|c| *c == code) {
-            self.tcp_errors[i].fetch_add(1, Ordering::Relaxed);
-        }
+    /// Counts a TCP error reply.
+    pub fn tcp_error(&self, code: TcpError) {
+        self.tcp_errors[code.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a bound hit.
     pub fn bound_hit(&self, bound: Bound) {
-        self.bounds[bound as usize].fetch_add(1, Ordering::Relaxed);
+        self.bounds[bound.index()].fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// A histogram of durations kept in atomics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Histogram {
     /// Per bucket (not cumulative); the last slot is +Inf.
-    buckets: [AtomicU64; 14],
+    buckets: [AtomicU64; BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
 }
 
 impl Histogram {
+    const fn new() -> Histogram {
+        Histogram {
+            buckets: [const { AtomicU64::new(0) }; BUCKETS.len() + 1],
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
     fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = BUCKETS
@@ -248,7 +179,7 @@ mod tests {
 
     #[test]
     fn histogram_buckets() {
-        let h = Histogram::default();
+        let h = Histogram::new();
         h.observe(Duration::from_micros(50));
         h.observe(Duration::from_millis(3));
         h.observe(Duration::from_secs(9));

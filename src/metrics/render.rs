@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -14,8 +13,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::{
-    ConnStats, Gauges, Histogram, Metrics, ProtoStats, BOUNDS, BUCKETS, HTTP_CODES, HTTP_ROUTES,
-    TCP_COMMANDS, TCP_ERRORS,
+    Bound, ConnStats, Gauges, Histogram, HttpRoute, Metrics, ProtoStats, TcpCommand, TcpError,
+    BUCKETS, HTTP_CODES,
 };
 
 impl Metrics {
@@ -122,23 +121,19 @@ impl Metrics {
         r.register(
             "http_requests",
             "HTTP requests by route and status code",
-            HttpRequests(self.http_requests.clone()),
+            HttpRequests::read(&self.http_requests),
         );
         r.register(
             "http_request_duration_seconds",
             "HTTP request handling time by route",
-            Latency(self.http_latency.clone()),
+            Latency::read(&self.http_latency),
         );
         r.register(
             "tcp_commands",
             "TCP commands received by verb",
             Labeled::counters(
                 "command",
-                TCP_COMMANDS
-                    .iter()
-                    .zip(self.tcp_commands.iter())
-                    .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
-                    .collect(),
+                read(TcpCommand::ALL.map(TcpCommand::label), &self.tcp_commands),
             ),
         );
         r.register(
@@ -146,24 +141,13 @@ impl Metrics {
             "TCP error replies by code",
             Labeled::counters(
                 "code",
-                TCP_ERRORS
-                    .iter()
-                    .zip(self.tcp_errors.iter())
-                    .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
-                    .collect(),
+                read(TcpError::ALL.map(TcpError::label), &self.tcp_errors),
             ),
         );
         r.register(
             "bounds_hit",
             "Requests and connections stopped by a bound or timeout",
-            Labeled::counters(
-                "bound",
-                BOUNDS
-                    .iter()
-                    .zip(self.bounds.iter())
-                    .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
-                    .collect(),
-            ),
+            Labeled::counters("bound", read(Bound::ALL.map(Bound::label), &self.bounds)),
         );
         let snap = &self.snapshots;
         r.register(
@@ -201,6 +185,18 @@ impl Metrics {
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &r);
         out
     }
+}
+
+/// Each label with its counter's value now.
+fn read<const N: usize>(
+    labels: [&'static str; N],
+    counters: &[AtomicU64; N],
+) -> Vec<(&'static str, u64)> {
+    labels
+        .into_iter()
+        .zip(counters)
+        .map(|(label, c)| (label, c.load(Ordering::Relaxed)))
+        .collect()
 }
 
 /// The content type of a scrape.
@@ -252,25 +248,34 @@ impl EncodeMetric for Labeled {
     }
 }
 
+/// The HTTP request counts that are not zero, read at scrape: route,
+/// code (`None`: `other`), count.
 #[derive(Debug)]
-struct HttpRequests(Arc<[AtomicU64]>);
+struct HttpRequests(Vec<(HttpRoute, Option<u16>, u64)>);
+
+impl HttpRequests {
+    fn read(counts: &[[AtomicU64; HTTP_CODES.len() + 1]; HttpRoute::COUNT]) -> HttpRequests {
+        let mut out = Vec::new();
+        for (route, per_code) in HttpRoute::ALL.into_iter().zip(counts) {
+            for (i, count) in per_code.iter().enumerate() {
+                let v = count.load(Ordering::Relaxed);
+                if v != 0 {
+                    out.push((route, HTTP_CODES.get(i).copied(), v));
+                }
+            }
+        }
+        HttpRequests(out)
+    }
+}
 
 impl EncodeMetric for HttpRequests {
     fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
-        let per_route = HTTP_CODES.len() + 1;
-        for (i, count) in self.0.iter().enumerate() {
-            let v = count.load(Ordering::Relaxed);
-            if v == 0 {
-                continue;
-            }
-            let route = HTTP_ROUTES[i / per_route];
-            let code = HTTP_CODES
-                .get(i % per_route)
-                .map_or_else(|| "other".to_owned(), |c| c.to_string());
-            let labels = [("route", route.to_owned()), ("code", code)];
+        for (route, code, v) in &self.0 {
+            let code = code.map_or_else(|| "other".to_owned(), |c| c.to_string());
+            let labels = [("route", route.label().to_owned()), ("code", code)];
             encoder
                 .encode_family(&labels)?
-                .encode_counter(&v, NoExemplar::None)?;
+                .encode_counter(v, NoExemplar::None)?;
         }
         Ok(())
     }
@@ -280,14 +285,24 @@ impl EncodeMetric for HttpRequests {
     }
 }
 
+/// One route's latency histogram, read at scrape.
 #[derive(Debug)]
-struct Latency(Arc<[Histogram]>);
+struct RouteLatency {
+    route: HttpRoute,
+    /// Per bucket (not cumulative), with its upper bound; +Inf last.
+    buckets: Vec<(f64, u64)>,
+    count: u64,
+    sum_seconds: f64,
+}
 
-impl EncodeMetric for Latency {
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
-        for (route, h) in HTTP_ROUTES.iter().zip(self.0.iter()) {
-            // prometheus-client takes per-bucket counts and accumulates
-            // them itself.
+/// The latency histograms of the routes that served a request.
+#[derive(Debug)]
+struct Latency(Vec<RouteLatency>);
+
+impl Latency {
+    fn read(histograms: &[Histogram; HttpRoute::COUNT]) -> Latency {
+        let mut out = Vec::new();
+        for (route, h) in HttpRoute::ALL.into_iter().zip(histograms) {
             let buckets: Vec<(f64, u64)> = BUCKETS
                 .iter()
                 .copied()
@@ -295,15 +310,31 @@ impl EncodeMetric for Latency {
                 .zip(h.buckets.iter())
                 .map(|(bound, n)| (bound, n.load(Ordering::Relaxed)))
                 .collect();
-            let in_buckets = buckets.iter().map(|(_, n)| n).sum();
-            if in_buckets == 0 {
+            let count = buckets.iter().map(|(_, n)| n).sum();
+            if count == 0 {
                 continue;
             }
-            let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let labels = [("route", *route)];
+            let sum_seconds = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            out.push(RouteLatency {
+                route,
+                buckets,
+                count,
+                sum_seconds,
+            });
+        }
+        Latency(out)
+    }
+}
+
+impl EncodeMetric for Latency {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), fmt::Error> {
+        for h in &self.0 {
+            let labels = [("route", h.route.label())];
+            // prometheus-client takes per-bucket counts and accumulates
+            // them itself.
             encoder
                 .encode_family(&labels)?
-                .encode_histogram::<NoLabelSet>(sum, in_buckets, &buckets, None)?;
+                .encode_histogram::<NoLabelSet>(h.sum_seconds, h.count, &h.buckets, None)?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::metrics::TcpError;
 use crate::names::Name;
 
 /// The four bytes a client sends first to select protocol V1.
@@ -24,14 +25,14 @@ pub const ECHO_LIMIT: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {
     /// The machine-readable code, e.g. `E_INVALID`.
-    pub code: &'static str,
+    pub code: TcpError,
     /// The human-readable description (may be empty).
     pub desc: String,
 }
 
 impl ProtocolError {
     /// An error with a code and a description.
-    pub fn new(code: &'static str, desc: impl Into<String>) -> Self {
+    pub fn new(code: TcpError, desc: impl Into<String>) -> Self {
         ProtocolError {
             code,
             desc: desc.into(),
@@ -40,12 +41,12 @@ impl ProtocolError {
 
     /// `E_INVALID`: a malformed or out-of-order command.
     pub fn invalid(desc: impl Into<String>) -> Self {
-        Self::new("E_INVALID", desc)
+        Self::new(TcpError::Invalid, desc)
     }
 
     /// `E_BAD_BODY`: an IDENTIFY body that cannot be used.
     pub fn bad_body(desc: impl Into<String>) -> Self {
-        Self::new("E_BAD_BODY", desc)
+        Self::new(TcpError::BadBody, desc)
     }
 
     /// The reply payload: `CODE description`, or the bare code.
@@ -57,9 +58,9 @@ impl ProtocolError {
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.desc.is_empty() {
-            f.write_str(self.code)
+            f.write_str(self.code.label())
         } else {
-            write!(f, "{} {}", self.code, self.desc)
+            write!(f, "{} {}", self.code.label(), self.desc)
         }
     }
 }
@@ -105,7 +106,7 @@ impl<'a> Params<'a> {
         let channel = parts.next().unwrap_or(b"");
         let topic = Name::new(topic).ok_or_else(|| {
             ProtocolError::new(
-                "E_BAD_TOPIC",
+                TcpError::BadTopic,
                 format!("{} topic name '{}' is not valid", self.verb, echo(topic)),
             )
         })?;
@@ -114,7 +115,7 @@ impl<'a> Params<'a> {
         } else {
             Some(Name::new(channel).ok_or_else(|| {
                 ProtocolError::new(
-                    "E_BAD_CHANNEL",
+                    TcpError::BadChannel,
                     format!(
                         "{} channel name '{}' is not valid",
                         self.verb,
@@ -321,6 +322,17 @@ mod tests {
             names(b"UNREGISTER t c*"),
             Err("E_BAD_CHANNEL UNREGISTER channel name 'c*' is not valid".into())
         );
+    }
+
+    #[test]
+    fn wire_bytes() {
+        let e = ProtocolError::new(TcpError::BadProtocol, "");
+        assert_eq!(e.to_bytes(), b"E_BAD_PROTOCOL");
+        let e = ProtocolError::invalid("client must IDENTIFY");
+        assert_eq!(e.to_bytes(), b"E_INVALID client must IDENTIFY");
+        assert_eq!(e.to_string(), "E_INVALID client must IDENTIFY");
+        let e = ProtocolError::bad_body("IDENTIFY missing fields");
+        assert_eq!(e.to_bytes(), b"E_BAD_BODY IDENTIFY missing fields");
     }
 
     #[test]

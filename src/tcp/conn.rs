@@ -14,10 +14,10 @@ use super::codec::{self, echo, parse_command, Command, ProtocolError, MAGIC_V1};
 use super::identified::Identified;
 use super::identify::{self, parse_identify};
 use crate::config::duration;
-use crate::logging::{logf, Level};
-use crate::metrics::Bound;
-use crate::registry::Producer;
 use crate::instance::State;
+use crate::logging::{logf, Level};
+use crate::metrics::{Bound, TcpCommand, TcpError};
+use crate::registry::Producer;
 
 type Stream = Arc<Async<std::net::TcpStream>>;
 
@@ -161,8 +161,9 @@ impl Conn {
             echo(&magic)
         );
         if magic != MAGIC_V1 {
-            self.state.metrics.tcp_error("E_BAD_PROTOCOL");
-            codec::frame(&mut self.out, b"E_BAD_PROTOCOL");
+            let code = TcpError::BadProtocol;
+            self.state.metrics.tcp_error(code);
+            codec::frame(&mut self.out, code.label().as_bytes());
             let _ = self.flush().await;
             logf!(
                 self.state.log,
@@ -292,13 +293,12 @@ impl Conn {
 
     async fn exec(&mut self, line: &[u8]) -> Result<(), ProtocolError> {
         let command = parse_command(line);
-        // Indexes into metrics::TCP_COMMANDS.
         self.state.metrics.tcp_command(match &command {
-            Ok(Command::Ping) => 0,
-            Ok(Command::Identify) => 1,
-            Ok(Command::Register(_)) => 2,
-            Ok(Command::Unregister(_)) => 3,
-            Err(_) => 4,
+            Ok(Command::Ping) => TcpCommand::Ping,
+            Ok(Command::Identify) => TcpCommand::Identify,
+            Ok(Command::Register(_)) => TcpCommand::Register,
+            Ok(Command::Unregister(_)) => TcpCommand::Unregister,
+            Err(_) => TcpCommand::Invalid,
         });
         let reply: &[u8] = match command? {
             Command::Ping => {
