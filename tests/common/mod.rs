@@ -35,6 +35,16 @@ pub fn start_with(f: impl FnOnce(&mut Options)) -> Handle {
     Handle::start(o).expect("start")
 }
 
+/// Starts an instance on a manual clock (moved only by
+/// `state().advance_clock`), with options adjusted by `f`: inactivity and
+/// tombstone lifetimes are then decided without the wall clock.
+pub fn start_manual(f: impl FnOnce(&mut Options)) -> Handle {
+    let mut o = test_options();
+    f(&mut o);
+    let log = lookupd::Logger::stderr(o.log_level, &o.log_prefix);
+    Handle::start_with_clock(o, log, lookupd::instance::clock::Clock::manual()).expect("start")
+}
+
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A fake nsqd: raw V1 over TCP.
@@ -140,25 +150,39 @@ impl Nsqd {
     }
 
     /// Closes the connection and waits until the server has dropped the
-    /// producer (its remote address is gone from /debug).
+    /// producer (woken by the registry's changes).
     pub fn disconnect(self, h: &Handle) {
         let local = self.stream.local_addr().unwrap().to_string();
         self.stream.shutdown(Shutdown::Both).ok();
         drop(self);
-        eventually(|| !get(h, "/debug").body_str().contains(&local));
+        wait_registry(h, TIMEOUT, |r| {
+            !r.all_producers()
+                .iter()
+                .any(|(p, _)| p.info().remote_address == local)
+        });
     }
 }
 
-/// Polls `f` until true (for effects that follow a socket close).
-pub fn eventually(mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while !f() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "condition not met in time"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+/// Waits until `cond` holds, looking again after each yield of the CPU
+/// (never a sleep). Only for the conditions no event announces, each named
+/// by `what` at its call: the count of waits for producers blocked now
+/// (`State::waiting`, `lookupd_waiting`), and a connection's place in the
+/// open-connection counters, given back just after its socket closed.
+/// Everything else waits for its event: [`wait_registry`],
+/// [`Log::wait_for`], a connection's close.
+pub fn spin_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not reached in time");
+        std::thread::yield_now();
     }
+}
+
+/// Waits until `n` waits for producers are blocked on the instance (each
+/// has looked, found too few producers and is listening for changes, so
+/// any change from now on reaches it).
+pub fn wait_parked(h: &Handle, n: usize) {
+    spin_until("waits blocked", || h.state().waiting() >= n);
 }
 
 /// A parsed HTTP response.
@@ -378,15 +402,20 @@ impl Daemon {
         assert_eq!(rc, 0);
     }
 
+    /// Waits for the daemon to exit (its stderr closes as it does), and
+    /// returns its exit code (-1 for a signal).
     pub fn wait(&mut self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("daemon did not exit"),
             }
-            assert!(Instant::now() < deadline, "daemon did not exit");
-            std::thread::sleep(Duration::from_millis(10));
         }
+        let status = self.child.wait().unwrap();
+        status.code().unwrap_or(-1)
     }
 }
 
@@ -454,10 +483,15 @@ impl Log {
 
 /// Starts an instance logging warnings and errors into a [`Log`].
 pub fn start_logged(f: impl FnOnce(&mut Options)) -> (Handle, Log) {
+    start_logged_at(Level::Warn, f)
+}
+
+/// Starts an instance logging at `level` into a [`Log`].
+pub fn start_logged_at(level: Level, f: impl FnOnce(&mut Options)) -> (Handle, Log) {
     let mut o = test_options();
     f(&mut o);
     let log = Log::default();
-    let h = Handle::start_with_logger(o, log.logger(Level::Warn)).expect("start");
+    let h = Handle::start_with_logger(o, log.logger(level)).expect("start");
     (h, log)
 }
 
