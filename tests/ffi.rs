@@ -691,3 +691,28 @@ fn https_port_is_zero_without_https() {
     assert_eq!(port, 0, "not written on failure");
     h.stop();
 }
+
+#[test]
+fn https_port_is_the_bound_https_port() {
+    let _s = serial();
+    let cert = common::TestCert::new("ffi");
+    let config = serde_json::json!({
+        "tcp_address": "127.0.0.1:0",
+        "http_address": "127.0.0.1:0",
+        "https_address": "127.0.0.1:0",
+        "tls_cert": cert.cert,
+        "tls_key": cert.key,
+        "log_level": "fatal",
+    });
+    let h = H::start(&config.to_string());
+    let mut port = 0u16;
+    assert_eq!(
+        unsafe { lookupd_https_port(h.0, &mut port) },
+        lookupd_result::LOOKUPD_OK
+    );
+    let (tcp, http) = h.ports();
+    assert_ne!(port, 0);
+    assert!(port != tcp && port != http, "{port} {tcp} {http}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "listening");
+    h.stop();
+}

@@ -36,6 +36,14 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
+# tests/tls.rs (and one C ABI test) make their certificate with the
+# openssl command line: from Debian, if missing.
+if ! command -v openssl >/dev/null 2>&1; then
+  step "installing openssl (Debian)"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq openssl >/dev/null
+fi
+
 step "Rust: unit, integration, property and doc tests (the black-box tests need the capi and internals features)"
 cargo test --all-features
 

@@ -237,41 +237,7 @@ impl HttpConn {
 
     /// Reads one response; `head` when it answers a HEAD request.
     pub fn read(&mut self, head: bool) -> Response {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
-        let mut parts = line.trim_end().splitn(3, ' ');
-        let version = parts.next().unwrap_or_default().to_owned();
-        let status = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {line:?}"));
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            self.reader.read_line(&mut h).expect("header");
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').expect("header colon");
-            headers.push((k.to_owned(), v.trim().to_owned()));
-        }
-        let mut r = Response {
-            version,
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        if !head {
-            if let Some(len) = r.header("content-length") {
-                let mut body = vec![0; len.parse().unwrap()];
-                self.reader.read_exact(&mut body).unwrap();
-                r.body = body;
-            } else {
-                self.reader.read_to_end(&mut r.body).unwrap();
-            }
-        }
-        r
+        read_response(&mut self.reader, head)
     }
 
     /// Whether the server closed the connection (EOF within the timeout).
@@ -279,6 +245,46 @@ impl HttpConn {
         let mut buf = [0u8; 1];
         matches!(self.reader.read(&mut buf), Ok(0))
     }
+}
+
+/// Reads one HTTP/1 response from `reader` (any stream: plain TCP or
+/// TLS); `head` when it answers a HEAD request.
+pub fn read_response(reader: &mut impl BufRead, head: bool) -> Response {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let version = parts.next().unwrap_or_default().to_owned();
+    let status = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).expect("header");
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').expect("header colon");
+        headers.push((k.to_owned(), v.trim().to_owned()));
+    }
+    let mut r = Response {
+        version,
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if !head {
+        if let Some(len) = r.header("content-length") {
+            let mut body = vec![0; len.parse().unwrap()];
+            reader.read_exact(&mut body).unwrap();
+            r.body = body;
+        } else {
+            reader.read_to_end(&mut r.body).unwrap();
+        }
+    }
+    r
 }
 
 /// One request on its own connection.
@@ -318,6 +324,71 @@ pub fn strings(v: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_owned())
         .collect()
+}
+
+/// A self-signed certificate for 127.0.0.1 (and localhost) and its key,
+/// made by the `openssl` command line in a directory of their own,
+/// removed when dropped. Not a CA: a client that trusts this certificate
+/// accepts the server that presents it, and no other.
+pub struct TestCert {
+    dir: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl TestCert {
+    pub fn new(tag: &str) -> TestCert {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("lookupd-tls-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("openssl.cnf");
+        // Each its own subject, so a client trusting another one finds no
+        // issuer for it.
+        std::fs::write(
+            &config,
+            format!(
+                "[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n\
+                 [dn]\nCN = lookupd test {tag} {n}\n\
+                 [ext]\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n\
+                 basicConstraints = critical, CA:FALSE\n\
+                 keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n"
+            ),
+        )
+        .unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let out = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "2", "-config"])
+            .arg(&config)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("the openssl command line (Debian: apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl req: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TestCert { dir, cert, key }
+    }
+
+    /// The certificate, as rustls takes it.
+    pub fn der(&self) -> futures_rustls::rustls::pki_types::CertificateDer<'static> {
+        use futures_rustls::rustls::pki_types::pem::PemObject as _;
+        futures_rustls::rustls::pki_types::CertificateDer::from_pem_file(&self.cert).unwrap()
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Raises this process's open-file soft limit to the hard limit, for tests
