@@ -87,14 +87,17 @@ cargo test --all-features
 step "Python: real NSQ clients (gnsq, pynsq) against the binary"
 LOOKUPD_BIN="$ROOT/target/debug/nsqlookupd" "$VENV/bin/python" -m pytest -q tests/python
 
-step "C and C++ bindings (strict flags, AddressSanitizer and UBSan)"
+# The C library is built one way, bindings/c/Makefile's lib rule (the
+# capi feature as cdylib and staticlib, with the soname), for every binding.
+step "C and C++ bindings (strict flags, AddressSanitizer and UBSan; make lib builds the debug library)"
 make -s -C bindings/c test
 
-step "Python bindings (ctypes)"
-LOOKUPD_LIB="$ROOT/target/debug/liblookupd.so" "$VENV/bin/python" -m pytest -q bindings/python/tests
+step "Python bindings (ctypes, over the debug shared library)"
+make -s -C bindings/c lib
+LOOKUPD_LIB="$(make -s -C bindings/c print-lib-dir)/liblookupd.so" "$VENV/bin/python" -m pytest -q bindings/python/tests
 
-step "Go bindings (cgo, over the release library)"
-cargo build --release --lib
+step "Go bindings (cgo, over the release static library in target/release)"
+CARGO_TARGET_DIR="$ROOT/target" make -s -C bindings/c lib PROFILE=release
 (cd bindings/go && go vet ./... && go test -count=1 ./... && go test -race -count=1 ./...)
 
 # Each surface installed as its users install it, from temporary

@@ -4,7 +4,9 @@ package lookupd
 
 // By default the package links the optimised static library of the
 // repository it sits in: target/release/liblookupd.a, which
-// `cargo build --release --lib` at the repository root writes. The Go
+// `make -C bindings/c lib PROFILE=release` at the repository root writes
+// (the repository's one way to build the C library; with CARGO_TARGET_DIR
+// set elsewhere, set it to <repository>/target for that command). The Go
 // program then carries lookupd inside it and needs no liblookupd.so at
 // run time. The header comes from the repository's include/ directory.
 // The -l flags are the system libraries the Rust standard library needs

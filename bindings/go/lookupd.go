@@ -11,8 +11,9 @@
 // when the instance stops.
 //
 // By default the package links the optimised static library of this
-// repository, target/release/liblookupd.a, so the Rust library must be
-// built first (`cargo build --release --lib` at the repository root).
+// repository, target/release/liblookupd.a, so the C library must be
+// built first (`make -C bindings/c lib PROFILE=release` at the repository
+// root).
 // With the build tag lookupd_pkgconfig it links an installed lookupd found
 // through pkg-config instead (see link_pkgconfig.go and README.md).
 //

@@ -2,9 +2,11 @@
 
 Everything about the package is declared in pyproject.toml; this file only
 adds the compiled part. Building (``pip install <repo>/bindings/python``,
-``pip wheel ...``) runs ``cargo build --release --lib`` on the lookupd crate
-and copies its shared library, liblookupd.so, into the package, which loads
-it with ctypes. The wheel is therefore tagged for the platform
+``pip wheel ...``) builds the C library the one way the repository builds
+it, ``make -C <repo>/bindings/c lib PROFILE=release`` (a ``cargo rustc``
+of the crate's ``capi`` feature with the C crate types and the soname; the
+Makefile is where that command is written), and copies its shared library,
+liblookupd.so, into the package, which loads it with ctypes. The wheel is therefore tagged for the platform
 (``py3-none-linux_x86_64``, say): any Python 3 can load the library, since
 it does not link to libpython, but only on the platform it was built for.
 
@@ -13,14 +15,15 @@ it is when pip builds this directory in place (pip >= 21.3 always does for
 a local directory). An sdist of bindings/python alone cannot contain the
 crate, so building a wheel from one stops with an error saying so, unless
 the environment variable LOOKUPD_CRATE_DIR names a checkout of the
-repository. Cargo's own settings apply: CARGO_TARGET_DIR (default: the
-repository's target/, so a build the repository already made is reused)
-and CARGO (the cargo program to run).
+repository. Cargo's own settings apply, through the Makefile:
+CARGO_TARGET_DIR (default: the repository's target/, so a build the
+repository already made is reused) and CARGO (the cargo command to run,
+e.g. "nice -n 19 cargo"); MAKE names the make program (default: make).
 """
 
-import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,9 +34,9 @@ from setuptools.command.build_py import build_py as _build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = "lookupd"
-# The suffixes a cdylib gets, by platform; the package loads the one its
-# platform uses (see _LIB_NAME in lookupd/__init__.py).
-SHARED_SUFFIXES = (".so", ".dylib")
+# The shared library's name on this platform (as _LIB_NAME in
+# lookupd/__init__.py, which loads it).
+LIB_NAME = "liblookupd.dylib" if sys.platform == "darwin" else "liblookupd.so"
 
 
 class BuildError(Exception):
@@ -82,36 +85,40 @@ def find_crate():
     return manifest
 
 
-def build_library():
-    """Runs ``cargo build --release --lib`` and returns the shared library's path."""
-    manifest = find_crate()
-    cargo = os.environ.get("CARGO", "cargo")
-    if shutil.which(cargo) is None:
-        raise BuildError("%r not found: building the lookupd package needs Rust's cargo "
-                         "(https://rustup.rs), or install a prebuilt wheel" % cargo)
-    cmd = [cargo, "build", "--release", "--lib", "--manifest-path", manifest,
-           "--message-format=json-render-diagnostics"]
-    print("lookupd: running %s" % " ".join(cmd), file=sys.stderr, flush=True)
-    # Cargo's progress and compiler messages go to stderr, as they are; the
-    # JSON on stdout names the files it produced, wherever the target
-    # directory is (CARGO_TARGET_DIR, .cargo/config.toml...).
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False)
+def _run(cmd, **kwargs):
+    print("lookupd: running %s" % " ".join(shlex.quote(c) for c in cmd), file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, check=False, **kwargs)
     if proc.returncode != 0:
         raise BuildError("`%s` failed (exit status %d); its messages are above"
                          % (" ".join(cmd), proc.returncode))
-    found = []
-    for line in proc.stdout.decode("utf-8", "replace").splitlines():
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        target = msg.get("target") or {}
-        if (msg.get("reason") == "compiler-artifact" and target.get("name") == "lookupd"
-                and "cdylib" in target.get("kind", ())):
-            found += [f for f in msg.get("filenames", ()) if f.endswith(SHARED_SUFFIXES)]
-    if len(found) != 1:
-        raise BuildError("cargo reported no single shared library for lookupd (got %r)" % found)
-    return found[0]
+    return proc
+
+
+def build_library():
+    """Runs ``make -C <crate>/bindings/c lib PROFILE=release`` and returns
+    the shared library's path (in the directory the Makefile's
+    ``print-lib-dir`` names, wherever cargo's target directory is)."""
+    manifest = find_crate()
+    bindings_c = os.path.join(os.path.dirname(manifest), "bindings", "c")
+    if not os.path.isfile(os.path.join(bindings_c, "Makefile")):
+        raise BuildError("%s/Makefile, which builds the C library, is missing" % bindings_c)
+    make = os.environ.get("MAKE", "make")
+    if shutil.which(make) is None:
+        raise BuildError("%r not found: building the lookupd package runs make "
+                         "(and cargo), or install a prebuilt wheel" % make)
+    cargo = os.environ.get("CARGO", "cargo")
+    program = (shlex.split(cargo) or ["cargo"])[0]
+    if shutil.which(program) is None:
+        raise BuildError("%r not found: building the lookupd package needs Rust's cargo "
+                         "(https://rustup.rs), or install a prebuilt wheel" % program)
+    args = ["-C", bindings_c, "PROFILE=release", "CARGO=" + cargo]
+    _run([make, "--no-print-directory", "lib"] + args)
+    libdir = _run([make, "-s", "--no-print-directory", "print-lib-dir"] + args,
+                  stdout=subprocess.PIPE).stdout.decode().strip()
+    library = os.path.join(libdir, LIB_NAME)
+    if not os.path.isfile(library):
+        raise BuildError("`make lib` wrote no %s in %s" % (LIB_NAME, libdir or "(no directory)"))
+    return library
 
 
 class build_py(_build_py):
@@ -129,7 +136,8 @@ class build_py(_build_py):
             sys.exit("error: building lookupd's Rust library: %s" % e)
         if self.editable_mode:
             # An editable install runs the sources in place; the package
-            # finds the library in the repository's target/release then.
+            # finds the library in the repository's target/release then
+            # (or through LOOKUPD_LIB, with CARGO_TARGET_DIR elsewhere).
             return
         dest = os.path.join(self.build_lib, PACKAGE, os.path.basename(library))
         self.mkpath(os.path.dirname(dest))

@@ -62,7 +62,7 @@ cmp -s "$REPO/include/lookupd.hpp" "$prefix/include/lookupd.hpp" || fail "instal
 [ "$(readlink "$lib/liblookupd.so")" = "$SONAME" ] || fail "liblookupd.so does not link to $SONAME"
 [ "$(readlink "$lib/$SONAME")" = "$REALNAME" ] || fail "$SONAME does not link to $REALNAME"
 soname=$(readelf -d "$lib/$REALNAME" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-[ "$soname" = "$SONAME" ] || fail "soname is '$soname', expected $SONAME (build.rs and the Makefile disagree)"
+[ "$soname" = "$SONAME" ] || fail "soname is '$soname', expected $SONAME (the Makefile's lib rule links it with its SONAME)"
 echo "soname $soname; links: liblookupd.so -> $SONAME -> $REALNAME"
 
 # The shared library exports exactly the functions lookupd.h declares.

@@ -42,9 +42,9 @@ if [ -z "$cache" ] || [ "$cache" = off ] || ! mkdir -p "$cache" 2>/dev/null || [
 fi
 export GOCACHE="$cache"
 
-step "release library: $CARGO build --release --lib (target/release/liblookupd.a)"
-(cd "$REPO" && $CARGO build --release --lib --target-dir "$REPO/target")
-[ -f "$REPO/target/release/liblookupd.a" ] || fail "cargo did not write target/release/liblookupd.a"
+step "release library: make -C bindings/c lib PROFILE=release (target/release/liblookupd.a)"
+CARGO_TARGET_DIR="$REPO/target" make -s -C "$REPO/bindings/c" lib PROFILE=release CARGO="$CARGO"
+[ -f "$REPO/target/release/liblookupd.a" ] || fail "make lib did not write target/release/liblookupd.a"
 
 step "a module outside the repository ($tmp/outside)"
 mkdir "$tmp/outside"

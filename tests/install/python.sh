@@ -2,8 +2,10 @@
 # Installs the Python binding the way its users do, from outside the
 # repository, and uses it there:
 #  1. `pip install <repo>/bindings/python pytest` into a fresh virtualenv
-#     (cwd: a temporary directory), then a pytest file written there uses
-#     the `nsqlookupd` fixture (the plugin registered by installing) and
+#     (cwd: a temporary directory), which builds the library with the
+#     repository's rule (`make -C bindings/c lib PROFILE=release`: its
+#     soname is checked), then a pytest file written there uses the
+#     `nsqlookupd` fixture (the plugin registered by installing) and
 #     `wait_for_producers`, with LOOKUPD_LIB unset, so the library is the
 #     one inside the package;
 #  2. pytest still starts in that environment when the library is missing;
@@ -14,7 +16,8 @@
 #     LOOKUPD_CRATE_DIR.
 # The release library is built into the repository's cargo target
 # directory (CARGO_TARGET_DIR if set), so a build already made is reused.
-# Needs python3 (>= 3.9, with venv), cargo, and PyPI (or a pip find-links).
+# Needs python3 (>= 3.9, with venv), cargo, make, readelf, and PyPI (or a
+# pip find-links).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,6 +27,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 unset LOOKUPD_LIB LOOKUPD_CRATE_DIR
 # The package's version (its build checks that Cargo.toml's is the same).
 VERSION=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$REPO/bindings/python/pyproject.toml" | head -n 1)
+# The soname the C library is linked with: "0.<minor>" before 1.0.
+case "$VERSION" in
+  0.*) SONAME=liblookupd.so.$(echo "$VERSION" | cut -d. -f1,2) ;;
+  *) SONAME=liblookupd.so.$(echo "$VERSION" | cut -d. -f1) ;;
+esac
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -32,7 +40,7 @@ cd "$tmp"
 step() { printf '\n--> %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
-step "pip install $REPO/bindings/python pytest (fresh venv in $tmp; cargo builds the release library first if need be, which takes minutes)"
+step "pip install $REPO/bindings/python pytest (fresh venv in $tmp; make -C bindings/c lib PROFILE=release builds the library first if need be, which takes minutes)"
 "$PYTHON" -m venv venv
 venv/bin/python -m pip install -q "$REPO/bindings/python" pytest
 
@@ -98,8 +106,13 @@ EOF
 step "pytest, outside the repository, with LOOKUPD_LIB unset"
 venv/bin/python -m pytest -q -p no:cacheprovider test_outside.py
 
-step "pytest starts with the library missing; only the fixture's test fails"
 site=$(venv/bin/python -c 'import os, lookupd; print(os.path.dirname(lookupd.__file__))')
+step "the bundled library was built by make lib: soname $SONAME"
+soname=$(readelf -d "$site/liblookupd.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = "$SONAME" ] || fail "the package's liblookupd.so has soname '$soname', expected $SONAME (not built by make lib?)"
+echo "soname $soname"
+
+step "pytest starts with the library missing; only the fixture's test fails"
 mv "$site/liblookupd.so" "$tmp/liblookupd.so.aside"
 cat > test_missing.py <<'EOF'
 def test_plain():
