@@ -5,9 +5,14 @@
  * only the functions lookupd.h declares, so it links against the shared
  * or the static library alike.
  *
- *   lookupd_cpp::instance l(R"({"tcp_address":"127.0.0.1:0","http_address":"127.0.0.1:0"})");
+ *   lookupd_cpp::instance l;   // TCP and HTTP on 127.0.0.1, free ports
  *   std::string body = l.wait_lookup("orders", 1, std::chrono::seconds(5));
  *   // l's destructor stops the instance
+ *
+ * A default-constructed instance listens on loopback only, on ports the
+ * system picks (loopback_config); the C library's own defaults, Go
+ * nsqlookupd's 0.0.0.0:4160 and :4161 on every interface, are asked for
+ * explicitly: instance(nullptr) or instance("{}").
  *
  * Failures throw lookupd_cpp::error (or a subclass for the results a host
  * usually handles: topic_not_found, wait_timeout, stopped, cancelled),
@@ -166,6 +171,13 @@ inline std::uint32_t timeout_ms(std::chrono::milliseconds timeout) noexcept {
 /// The library's version, e.g. "0.1.0 (nsq 1.3.0)".
 inline std::string version() { return lookupd_version(); }
 
+/// What a default-constructed instance is started with: TCP and HTTP on
+/// 127.0.0.1, ports the system picks (read them with tcp_port() and
+/// http_port()). Reachable from this machine only, and never in the way
+/// of another lookupd (or a test running beside it) on the usual ports.
+inline constexpr const char *loopback_config =
+    R"({"tcp_address":"127.0.0.1:0","http_address":"127.0.0.1:0"})";
+
 /// A cancel token (lookupd_cancel) for wait_lookup(): fire() it, from any
 /// thread, to end every wait given it with lookupd_cpp::cancelled, those
 /// in progress and those begun later. Move-only; a moved-from token is
@@ -207,11 +219,17 @@ class cancel_token {
 /// may run while other threads use the instance.
 class instance {
   public:
-    /// Starts an instance. `config_json` is NULL or "{}" for the defaults
-    /// (0.0.0.0:4160 and :4161), or a JSON object with the config file's
-    /// keys, e.g. {"tcp_address":"127.0.0.1:0","http_address":"127.0.0.1:0"}.
-    /// Throws error (LOOKUPD_ERR_CONFIG, _BIND, ...) if it cannot start.
-    explicit instance(const char *config_json = nullptr) {
+    /// Starts an instance on loopback_config: TCP and HTTP on 127.0.0.1,
+    /// ports the system picks. Throws error if it cannot start.
+    instance() : instance(loopback_config) {}
+
+    /// Starts an instance. `config_json` is a JSON object with the config
+    /// file's keys, e.g.
+    /// {"tcp_address":"127.0.0.1:0","http_address":"127.0.0.1:0"}; NULL or
+    /// "{}" means the library's defaults, Go nsqlookupd's: 0.0.0.0:4160 and
+    /// 0.0.0.0:4161, every interface. Throws error (LOOKUPD_ERR_CONFIG,
+    /// _BIND, ...) if it cannot start.
+    explicit instance(const char *config_json) {
         detail::check(lookupd_start(config_json, &handle_));
     }
     explicit instance(const std::string &config_json)
@@ -263,6 +281,24 @@ class instance {
         std::uint16_t port = 0;
         detail::check(lookupd_http_port(handle_, &port));
         return port;
+    }
+
+    /// The bound HTTPS port, or 0 when the instance serves no HTTPS (no
+    /// "https_address" in its configuration).
+    std::uint16_t https_port() const {
+        std::uint16_t port = 0;
+        detail::check(lookupd_https_port(handle_, &port));
+        return port;
+    }
+
+    /// How many wait_lookup() calls are blocked on the instance now: those
+    /// that did not find enough producers at their first look and have not
+    /// returned. A host (or a test) learns from it that its waiting
+    /// threads are inside their wait, without sleeping.
+    std::uint32_t waiting() const {
+        std::uint32_t count = 0;
+        detail::check(lookupd_waiting(handle_, &count));
+        return count;
     }
 
     /// Exactly the body of GET /lookup?topic=<topic>. Throws

@@ -1,15 +1,20 @@
 /*
  * Tests of the lookupd C ABI from C, under AddressSanitizer and UBSan:
  * lifecycle, queries against a fake nsqd registered over TCP (compared
- * with the HTTP bodies), every error path, concurrent queries, and waits
- * for producers (woken by a registration, timed out, ended by
- * lookupd_stop or by a cancel token).
+ * with the HTTP bodies), the HTTPS port, every error path, concurrent
+ * queries, and waits for producers (woken by a registration, timed out,
+ * ended by lookupd_stop or by a cancel token).
+ *
+ * No test sleeps to let another thread get somewhere: a thread that must
+ * be blocked in a wait before the test goes on is waited for through
+ * lookupd_waiting (await_waiting).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 #include <unistd.h>
 
 #include "lookupd.h"
+#include "test_cert.h"
 
 /* Atomic: checks also fail on helper threads. */
 static _Atomic int failures = 0;
@@ -204,6 +210,44 @@ static void test_queries_match_http(void) {
     close(fd);
 }
 
+static void test_https_port(void) {
+    /* Without https_address: no HTTPS, port 0. */
+    lookupd *l = NULL;
+    CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
+    uint16_t https = 7;
+    CHECK(lookupd_https_port(l, &https) == LOOKUPD_OK && https == 0);
+    CHECK(lookupd_https_port(l, NULL) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_https_port(NULL, &https) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+
+    struct test_cert cert;
+    int made = test_cert_make(&cert);
+    if (made == 0) {
+        printf("SKIP test_https_port with HTTPS: no openssl on PATH to make a certificate\n");
+        return;
+    }
+    CHECK(made == 1);
+    if (made != 1)
+        return;
+    char config[512];
+    snprintf(config, sizeof config,
+             "{\"tcp_address\":\"127.0.0.1:0\",\"http_address\":\"127.0.0.1:0\","
+             "\"https_address\":\"127.0.0.1:0\",\"tls_cert\":\"%s\",\"tls_key\":\"%s\","
+             "\"log_level\":\"fatal\"}",
+             cert.cert, cert.key);
+    l = NULL;
+    CHECK(lookupd_start(config, &l) == LOOKUPD_OK);
+    uint16_t http = 0;
+    https = 0;
+    CHECK(lookupd_http_port(l, &http) == LOOKUPD_OK);
+    CHECK(lookupd_https_port(l, &https) == LOOKUPD_OK);
+    CHECK(https != 0 && https != http);
+    /* Something listens there. */
+    close(connect_to(https));
+    CHECK(lookupd_stop(l) == LOOKUPD_OK);
+    test_cert_remove(&cert);
+}
+
 static void test_port_in_use(void) {
     lookupd *a = NULL, *b = NULL;
     CHECK(lookupd_start(CONFIG, &a) == LOOKUPD_OK);
@@ -270,36 +314,44 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
+/* Returns once `count` waits are blocked on l (lookupd_waiting), yielding
+ * between looks; 1, or 0 if that did not happen within 10 s (a failed
+ * check). A wait counted there is inside its call, listening for changes:
+ * a registration, a stop or a token fired from then on reaches it. */
+static int await_waiting(lookupd *l, uint32_t count) {
+    double deadline = now_s() + 10.0;
+    uint32_t now = 0;
+    while (lookupd_waiting(l, &now) == LOOKUPD_OK && now != count && now_s() < deadline)
+        sched_yield();
+    CHECK(now == count);
+    return now == count;
 }
 
-/* A fake nsqd that connects and registers one "topic [channel]" line
- * after a delay, on a thread of its own. */
+/* A fake nsqd that connects and registers one "topic [channel]" line, on
+ * a thread of its own, once a wait is blocked on the handle. */
 struct registrar {
+    lookupd *l;
     uint16_t tcp_port;
-    long delay_ms;
     const char *reg;
-    int fd; /* the nsqd connection, once registered */
+    int waited; /* a wait was blocked before the registration */
+    int fd;     /* the nsqd connection, once registered */
     pthread_t thread;
 };
 
-static void *register_later(void *arg) {
+static void *register_when_waited_for(void *arg) {
     struct registrar *r = arg;
-    sleep_ms(r->delay_ms);
+    r->waited = await_waiting(r->l, 1);
     r->fd = fake_nsqd(r->tcp_port, 4150, 4151, &r->reg, 1);
     return NULL;
 }
 
-static void registrar_start(struct registrar *r, uint16_t tcp_port, long delay_ms,
-                            const char *reg) {
+static void registrar_start(struct registrar *r, lookupd *l, uint16_t tcp_port, const char *reg) {
+    r->l = l;
     r->tcp_port = tcp_port;
-    r->delay_ms = delay_ms;
     r->reg = reg;
+    r->waited = 0;
     r->fd = -1;
-    CHECK(pthread_create(&r->thread, NULL, register_later, r) == 0);
+    CHECK(pthread_create(&r->thread, NULL, register_when_waited_for, r) == 0);
 }
 
 /* A thread blocked in lookupd_wait_lookup[_cancellable]. */
@@ -348,22 +400,17 @@ static void waiter_start(struct waiter *w, lookupd *l, const char *topic, uint32
     CHECK(pthread_create(&w->thread, NULL, wait_thread, w) == 0);
 }
 
-/* Returns once the waiter is about to call its wait. */
+/* Returns once the waiter is about to call its wait. Not yet inside it:
+ * a stop that overtakes a call not yet begun frees the handle under it
+ * (a use after free inside the library, which is not instrumented), so
+ * the tests that stop or fire during waits then await_waiting() for the
+ * waits to be blocked inside their calls. */
 static void waiter_calling(struct waiter *w) {
     pthread_mutex_lock(&w->mu);
     while (!w->calling)
         pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
 }
-
-/*
- * How long a thread about to call a wait is given to get inside it. The
- * ABI offers no way to observe that a call has begun, and a stop that
- * overtakes a call not yet begun frees the handle under it (a use after
- * free inside the library, which is not instrumented), so the tests that
- * stop or fire during waits leave this much time after waiter_calling().
- */
-#define SETTLE_MS 50
 
 static void waiter_join(struct waiter *w) {
     CHECK(pthread_join(w->thread, NULL) == 0);
@@ -378,18 +425,22 @@ static void test_wait_sees_a_later_registration(void) {
     CHECK(lookupd_tcp_port(l, &tcp) == LOOKUPD_OK);
 
     /* Nothing is registered when the wait begins; the fake nsqd
-     * registers 200 ms later, on another thread. */
+     * registers, on another thread, once the wait is blocked. */
     char *json = NULL;
+    uint32_t waiting = 7;
+    CHECK(lookupd_waiting(l, &waiting) == LOOKUPD_OK && waiting == 0);
     CHECK(lookupd_query_lookup(l, "orders", &json) == LOOKUPD_ERR_TOPIC_NOT_FOUND);
     double started = now_s();
     struct registrar r;
-    registrar_start(&r, tcp, 200, "orders billing");
+    registrar_start(&r, l, tcp, "orders billing");
     CHECK(lookupd_wait_lookup(l, "orders", 1, 10000, &json) == LOOKUPD_OK);
     double waited = now_s() - started;
     CHECK(pthread_join(r.thread, NULL) == 0);
-    /* It blocked until the registration (not before), and not long after. */
-    CHECK(waited >= 0.2);
+    /* It blocked until the registration (the registrar saw it blocked
+     * first), and was woken by it, well before its timeout. */
+    CHECK(r.waited);
     CHECK(waited < 10.0);
+    CHECK(lookupd_waiting(l, &waiting) == LOOKUPD_OK && waiting == 0);
 
     /* Exactly the body lookupd_query_lookup (and so HTTP) returns. */
     char *queried = NULL;
@@ -425,6 +476,7 @@ static void test_wait_times_out(void) {
     lookupd *l = NULL;
     CHECK(lookupd_start(CONFIG, &l) == LOOKUPD_OK);
     char *json = NULL;
+    uint32_t waiting = 0;
     double started = now_s();
     CHECK(lookupd_wait_lookup(l, "never", 1, 300, &json) == LOOKUPD_ERR_TIMEOUT);
     double waited = now_s() - started;
@@ -433,7 +485,10 @@ static void test_wait_times_out(void) {
     CHECK(json == NULL);
     CHECK(strstr(lookupd_last_error(), "within 300 ms") != NULL);
 
-    /* Argument errors come before any waiting. */
+    /* Argument errors come before any waiting; so do those of
+     * lookupd_waiting. */
+    CHECK(lookupd_waiting(NULL, &waiting) == LOOKUPD_ERR_NULL);
+    CHECK(lookupd_waiting(l, NULL) == LOOKUPD_ERR_NULL);
     CHECK(lookupd_wait_lookup(l, "not a topic!", 1, 60000, &json) == LOOKUPD_ERR_INVALID_ARG);
     CHECK(lookupd_wait_lookup(l, "never", 1, 60000, NULL) == LOOKUPD_ERR_NULL);
     CHECK(lookupd_wait_lookup(l, NULL, 1, 60000, &json) == LOOKUPD_ERR_NULL);
@@ -451,7 +506,9 @@ static void test_stop_ends_waits_in_progress(void) {
         waiter_start(&w[i], l, "never", 60000, NULL);
     for (int i = 0; i < 3; i++)
         waiter_calling(&w[i]);
-    sleep_ms(SETTLE_MS);
+    /* All three inside their calls: only then may lookupd_stop run. */
+    if (!await_waiting(l, 3))
+        exit(1);
     double stopping = now_s();
     CHECK(lookupd_stop(l) == LOOKUPD_OK);
     CHECK(now_s() - stopping < 5.0);
@@ -476,7 +533,8 @@ static void test_cancel_token_ends_waits(void) {
         waiter_start(&w[i], l, "never", 60000, token);
     for (int i = 0; i < 2; i++)
         waiter_calling(&w[i]);
-    sleep_ms(SETTLE_MS);
+    /* Fired during the waits, not before them. */
+    await_waiting(l, 2);
     double firing = now_s();
     CHECK(lookupd_cancel_fire(token) == LOOKUPD_OK);
     for (int i = 0; i < 2; i++) {
@@ -533,6 +591,7 @@ int main(void) {
     test_version_and_null_arguments();
     test_bad_configs();
     test_queries_match_http();
+    test_https_port();
     test_port_in_use();
     test_concurrent_queries();
     test_wait_sees_a_later_registration();

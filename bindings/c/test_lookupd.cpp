@@ -1,9 +1,13 @@
 // Tests of the C++17 wrapper include/lookupd.hpp, under AddressSanitizer
-// and UBSan: RAII start and stop, move semantics, exceptions (code and
-// message), queries against a fake nsqd registered over TCP, and waits
-// (a registration from another thread, a timeout, a cancel token, a stop).
+// and UBSan: RAII start and stop, the default constructor (loopback, free
+// ports), move semantics, exceptions (code and message), queries against a
+// fake nsqd registered over TCP, the HTTPS port, and waits (a registration
+// from another thread, a timeout, a cancel token, a stop). No test sleeps
+// to let another thread get somewhere: await_waiting() waits until the
+// instance counts the waits blocked on it.
 
 #include "lookupd.hpp"
+#include "test_cert.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,6 +49,21 @@ using std::chrono::milliseconds;
 
 double seconds_since(clock_type::time_point t) {
     return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+// Returns once `count` waits are blocked on l (instance::waiting()),
+// yielding between looks; false if that did not happen within 10 s. A
+// wait counted there is inside its call, listening: a registration, a
+// shutdown or a token fired from then on reaches it.
+bool await_waiting(const lookupd_cpp::instance &l, std::uint32_t count) {
+    const auto deadline = clock_type::now() + std::chrono::seconds(10);
+    while (l.waiting() != count) {
+        if (clock_type::now() > deadline) {
+            return false;
+        }
+        std::this_thread::yield();
+    }
+    return true;
 }
 
 // Runs f and checks that it throws E whose code() is `code` and whose
@@ -173,6 +192,85 @@ static_assert(!std::is_copy_constructible<lookupd_cpp::cancel_token>::value, "mo
 static_assert(std::is_nothrow_move_constructible<lookupd_cpp::cancel_token>::value, "");
 static_assert(std::is_base_of<lookupd_cpp::error, lookupd_cpp::topic_not_found>::value, "");
 static_assert(std::is_base_of<std::runtime_error, lookupd_cpp::error>::value, "");
+static_assert(std::is_default_constructible<lookupd_cpp::instance>::value, "");
+// A C string converts only explicitly (no instance from a stray pointer).
+static_assert(!std::is_convertible<const char *, lookupd_cpp::instance>::value, "");
+
+// Whether a listener on 127.0.0.1:port would keep this process from
+// binding 127.0.0.2:port: it would not, but one on 0.0.0.0:port would
+// (127.0.0.0/8 is all loopback on Linux).
+bool wildcard_holds(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(0x7f000002); // 127.0.0.2
+    const bool refused = ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0;
+    ::close(fd);
+    return refused;
+}
+
+void test_default_constructor_is_loopback_on_free_ports() {
+    // Neither Go's ports nor every interface: tests and hosts beside
+    // another lookupd (or each other) do not collide.
+    lookupd_cpp::instance a;
+    lookupd_cpp::instance b;
+    for (const auto *l : {&a, &b}) {
+        CHECK(static_cast<bool>(*l));
+        CHECK(l->tcp_port() != 0 && l->tcp_port() != 4160);
+        CHECK(l->http_port() != 0 && l->http_port() != 4161);
+        CHECK(l->https_port() == 0);
+        CHECK(!wildcard_holds(l->tcp_port()));
+        CHECK(!wildcard_holds(l->http_port()));
+    }
+    CHECK(a.tcp_port() != b.tcp_port() && a.http_port() != b.http_port());
+    // It serves on 127.0.0.1.
+    socket_fd nsqd = fake_nsqd(a.tcp_port(), {"orders"});
+    CHECK(a.topics() == R"({"topics":["orders"]})");
+    CHECK(std::string(lookupd_cpp::loopback_config).find("127.0.0.1:0") != std::string::npos);
+
+    // The check above can tell: a listener on every interface holds the
+    // port on 127.0.0.2 too.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    socklen_t len = sizeof any;
+    CHECK(::bind(fd, reinterpret_cast<sockaddr *>(&any), sizeof any) == 0 && ::listen(fd, 1) == 0 &&
+          ::getsockname(fd, reinterpret_cast<sockaddr *>(&any), &len) == 0);
+    CHECK(wildcard_holds(ntohs(any.sin_port)));
+    ::close(fd);
+}
+
+void test_https_port() {
+    // No https_address: no HTTPS, port 0.
+    lookupd_cpp::instance plain(CONFIG);
+    CHECK(plain.https_port() == 0);
+
+    test_cert cert;
+    const int made = test_cert_make(&cert);
+    if (made == 0) {
+        std::printf("SKIP test_https_port with HTTPS: no openssl on PATH to make a certificate\n");
+        return;
+    }
+    CHECK(made == 1);
+    if (made != 1) {
+        return;
+    }
+    const std::string config = std::string(R"({"tcp_address":"127.0.0.1:0","http_address":"127.0.0.1:0",)") +
+                               R"("https_address":"127.0.0.1:0","tls_cert":")" + cert.cert +
+                               R"(","tls_key":")" + cert.key + R"(","log_level":"fatal"})";
+    {
+        lookupd_cpp::instance l(config);
+        const std::uint16_t https = l.https_port();
+        CHECK(https != 0 && https != l.http_port() && https != l.tcp_port());
+        socket_fd listening(https); // something accepts there
+    }
+    test_cert_remove(&cert);
+    lookupd_cpp::instance moved(CONFIG);
+    lookupd_cpp::instance taker(std::move(moved));
+    CHECK_THROWS(lookupd_cpp::error, moved.https_port(), LOOKUPD_ERR_NULL, "handle");
+    CHECK_THROWS(lookupd_cpp::error, moved.waiting(), LOOKUPD_ERR_NULL, "handle");
+}
 
 void test_raii_start_and_stop() {
     CHECK(lookupd_cpp::version().find("nsq 1.3.0") != std::string::npos);
@@ -303,10 +401,13 @@ void test_wait_sees_a_later_registration() {
     CHECK_THROWS(lookupd_cpp::topic_not_found, l.lookup("orders"), LOOKUPD_ERR_TOPIC_NOT_FOUND,
                  "orders");
 
+    // The fake nsqd registers once the wait is blocked.
+    CHECK(l.waiting() == 0);
     const auto started = clock_type::now();
     std::unique_ptr<socket_fd> nsqd;
+    bool waited = false;
     std::thread registrar([&] {
-        std::this_thread::sleep_for(milliseconds(200));
+        waited = await_waiting(l, 1);
         nsqd = std::make_unique<socket_fd>(fake_nsqd(tcp, {"orders billing"}));
     });
     std::string body;
@@ -316,10 +417,12 @@ void test_wait_sees_a_later_registration() {
         std::fprintf(stderr, "  wait_lookup: %s\n", e.what());
         CHECK(false);
     }
-    const double waited = seconds_since(started);
+    const double elapsed = seconds_since(started);
     registrar.join();
-    CHECK(waited >= 0.2);
-    CHECK(waited < 10.0);
+    // Blocked until the registration, which woke it well before its timeout.
+    CHECK(waited);
+    CHECK(elapsed < 10.0);
+    CHECK(l.waiting() == 0);
     CHECK(body == l.lookup("orders"));
     CHECK(body.find(R"("tcp_port":4150)") != std::string::npos);
 
@@ -341,30 +444,22 @@ void test_wait_times_out() {
                  LOOKUPD_ERR_TIMEOUT, "within 0 ms");
 }
 
-// How long a thread about to call wait_lookup is given to get inside it
-// before the token is fired, so that the firing most likely lands during
-// the wait (a token fired before the wait begins ends it too).
-constexpr milliseconds settle{50};
-
 void test_cancel_token() {
     lookupd_cpp::instance l(CONFIG);
     lookupd_cpp::cancel_token token;
     CHECK(static_cast<bool>(token));
 
-    std::atomic<bool> calling{false};
     lookupd_result code = LOOKUPD_OK;
     std::thread waiter([&] {
-        calling = true;
         try {
             l.wait_lookup("never", 1, std::chrono::seconds(60), token);
         } catch (const lookupd_cpp::cancelled &e) {
             code = e.code();
         }
     });
-    while (!calling) {
-        std::this_thread::yield();
-    }
-    std::this_thread::sleep_for(settle);
+    // Fired during the wait (a token fired before it ends it too, which
+    // is tested next).
+    CHECK(await_waiting(l, 1));
     const auto fired = clock_type::now();
     token.fire();
     waiter.join();
@@ -425,6 +520,8 @@ void test_stop_ends_a_wait_in_progress() {
 
 int main() {
     test_raii_start_and_stop();
+    test_default_constructor_is_loopback_on_free_ports();
+    test_https_port();
     test_move_semantics();
     test_exceptions();
     test_queries();

@@ -127,9 +127,12 @@ int main(void) {
     lookupd *l = NULL;
     EXPECT(lookupd_start("{\"tcp_address\":\"127.0.0.1:0\",\"http_address\":\"127.0.0.1:0\","
                          "\"log_level\":\"warn\"}", &l) == LOOKUPD_OK);
-    uint16_t tcp = 0, http = 0;
+    uint16_t tcp = 0, http = 0, https = 1;
+    uint32_t waiting = 1;
     EXPECT(lookupd_tcp_port(l, &tcp) == LOOKUPD_OK && tcp != 0);
     EXPECT(lookupd_http_port(l, &http) == LOOKUPD_OK && http != 0);
+    EXPECT(lookupd_https_port(l, &https) == LOOKUPD_OK && https == 0);
+    EXPECT(lookupd_waiting(l, &waiting) == LOOKUPD_OK && waiting == 0);
 
     char *json = NULL;
     EXPECT(lookupd_wait_lookup(l, "orders", 1, 100, &json) == LOOKUPD_ERR_TIMEOUT);
@@ -174,8 +177,12 @@ cat >host.cpp <<'EOF'
 
 int main() {
     try {
-        lookupd_cpp::instance l(R"({"tcp_address":"127.0.0.1:0","http_address":"127.0.0.1:0",)"
-                                R"("log_level":"warn"})");
+        lookupd_cpp::instance l; // loopback, ports the system picks
+        if (l.https_port() != 0 || l.waiting() != 0) {
+            std::fprintf(stderr, "https_port %u, waiting %u\n", static_cast<unsigned>(l.https_port()),
+                         static_cast<unsigned>(l.waiting()));
+            return 1;
+        }
         try {
             l.wait_lookup("orders", 1, std::chrono::milliseconds(100));
             std::fprintf(stderr, "wait_lookup: no timeout\n");
