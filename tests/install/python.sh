@@ -7,7 +7,7 @@
 #     soname is checked), then a pytest file written there uses the
 #     `nsqlookupd` fixture (the plugin registered by installing) and
 #     `wait_for_producers`, with LOOKUPD_LIB unset, so the library is the
-#     one inside the package;
+#     one inside the package; the package carries py.typed;
 #  2. pytest still starts in that environment when the library is missing;
 #  3. `pip wheel` makes a platform wheel carrying liblookupd.so, which
 #     installs and runs in a second virtualenv with no cargo on PATH;
@@ -58,11 +58,14 @@ import pytest
 import lookupd
 
 
-def register_as_nsqd(tcp_address, topic, delay):
-    """Registers `topic` as an nsqd does (V1 over TCP) after `delay`
-    seconds; returns the connection, which keeps the registration."""
-    time.sleep(delay)
-    host, _, port = tcp_address.rpartition(":")
+def register_as_nsqd(l, topic):
+    """Registers `topic` as an nsqd does (V1 over TCP) once a wait is
+    blocked on `l`; returns the connection, which keeps the registration."""
+    deadline = time.monotonic() + 10
+    while l.waiting != 1:
+        assert time.monotonic() < deadline, "no wait blocked within 10 s"
+        time.sleep(0.001)
+    host, _, port = l.tcp_address.rpartition(":")
     sock = socket.create_connection((host, int(port)), timeout=5)
     sock.sendall(b"  V1")
     body = json.dumps({"broadcast_address": "127.0.0.1", "hostname": "outside",
@@ -76,13 +79,13 @@ def test_the_installed_package_and_its_bundled_library():
     here = os.path.dirname(lookupd.__file__)
     assert "site-packages" in here and "LOOKUPD_LIB" not in os.environ
     assert lookupd.library_path() == os.path.join(here, "liblookupd.so")
+    assert os.path.isfile(os.path.join(here, "py.typed"))
 
 
 def test_wait_for_a_producer_registering_from_a_thread(nsqlookupd):
     assert nsqlookupd.tcp_address == "127.0.0.1:%d" % nsqlookupd.tcp_port
     conns = []
-    t = threading.Thread(target=lambda: conns.append(
-        register_as_nsqd(nsqlookupd.tcp_address, "orders", 0.2)))
+    t = threading.Thread(target=lambda: conns.append(register_as_nsqd(nsqlookupd, "orders")))
     t.start()
     answer = nsqlookupd.wait_for_producers("orders", timeout=10)
     t.join(10)
@@ -93,9 +96,11 @@ def test_wait_for_a_producer_registering_from_a_thread(nsqlookupd):
 
 def test_timeout_when_nothing_registers(nsqlookupd):
     began = time.monotonic()
-    with pytest.raises(lookupd.Timeout):
+    with pytest.raises(TimeoutError) as e:
         nsqlookupd.wait_for_producers("orders", timeout=0.3)
+    assert isinstance(e.value, lookupd.Timeout)
     assert 0.3 <= time.monotonic() - began < 10
+    assert nsqlookupd.https_port is None
 
 
 def test_factory(nsqlookupd_factory):
@@ -141,8 +146,9 @@ venv/bin/python - "$wheel" <<'EOF'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 assert "lookupd/liblookupd.so" in names, names
+assert "lookupd/py.typed" in names, names
 EOF
-echo "$(basename "$wheel") carries lookupd/liblookupd.so"
+echo "$(basename "$wheel") carries lookupd/liblookupd.so and lookupd/py.typed"
 
 step "the wheel in a second venv, no cargo on PATH"
 nocargo=

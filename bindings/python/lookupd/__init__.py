@@ -17,7 +17,8 @@ the path in the environment variable LOOKUPD_LIB if it is set, else the copy
 installed inside this package, else (running from the repository's source
 tree) the repository's target/release, then target/debug. Every failure of
 the library is raised as a LookupdError whose ``code`` is one of the
-module's result constants.
+module's result constants; ``Timeout`` is also a ``TimeoutError``, and
+``Stopped`` is raised by anything done with a stopped instance.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ import socket
 import sys
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_uint16, c_uint32, c_void_p
+from typing import Any, Callable, Optional, Tuple
 
 __all__ = [
-    "Lookupd", "LookupdError", "TopicNotFound", "Timeout", "Code", "version",
+    "Lookupd", "LookupdError", "TopicNotFound", "Timeout", "Stopped", "Code", "version",
     "library_path",
     "OK", "ERR_NULL", "ERR_UTF8", "ERR_CONFIG", "ERR_BIND", "ERR_START",
     "ERR_TOPIC_NOT_FOUND", "ERR_INTERNAL", "ERR_TIMEOUT", "ERR_STOPPED",
@@ -85,7 +87,10 @@ class LookupdError(Exception):
     description of the failure.
     """
 
-    def __init__(self, code: int, message: str):
+    code: Code | int
+    message: str
+
+    def __init__(self, code: int, message: str) -> None:
         try:
             code = Code(code)
         except ValueError:
@@ -103,12 +108,30 @@ class TopicNotFound(LookupdError):
     """``lookup`` of a topic that is not registered (HTTP's 404)."""
 
 
-class Timeout(LookupdError):
-    """``wait_for_producers`` ran out of time (code ERR_TIMEOUT)."""
+class Timeout(LookupdError, TimeoutError):
+    """``wait_for_producers`` ran out of time (code ERR_TIMEOUT).
+
+    Also a ``TimeoutError``, so ``except TimeoutError`` catches it as it
+    catches other libraries' timeouts. Like theirs (asyncio's, sockets'),
+    it is not an operating system error: ``errno`` and ``strerror`` are
+    None.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        # OSError's __init__, reached through super(), took (code, message)
+        # for (errno, strerror); ERR_TIMEOUT is no errno value.
+        self.errno = None
+        self.strerror = None
+
+
+class Stopped(LookupdError):
+    """The instance is stopped (code ERR_STOPPED): ``stop()`` ended the
+    wait, or the call began after ``stop()``."""
 
 
 # The exception class of a result code, where it has one of its own.
-_ERROR_CLASSES = {ERR_TOPIC_NOT_FOUND: TopicNotFound, ERR_TIMEOUT: Timeout}
+_ERROR_CLASSES = {ERR_TOPIC_NOT_FOUND: TopicNotFound, ERR_TIMEOUT: Timeout, ERR_STOPPED: Stopped}
 
 # ---------------------------------------------------------------------------
 # Finding and loading the library
@@ -117,7 +140,7 @@ _LIB_NAME = "liblookupd.dylib" if sys.platform == "darwin" else "liblookupd.so"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _candidates() -> list:
+def _candidates() -> list[str]:
     """Where the library may be, best first (LOOKUPD_LIB aside)."""
     found = [os.path.join(_HERE, _LIB_NAME)]   # installed with the package
     # In the source tree (bindings/python/lookupd, an editable install or
@@ -140,7 +163,8 @@ def _find_library() -> str:
     raise OSError(
         "%s not found (tried %s). Install the package with pip, which builds it "
         "(`pip install <lookupd repo>/bindings/python`), build it with "
-        "`cargo build --release --lib`, or set LOOKUPD_LIB to its path"
+        "`make -C <lookupd repo>/bindings/c lib PROFILE=release`, or set LOOKUPD_LIB "
+        "to its path"
         % (_LIB_NAME, ", ".join(tried)))
 
 
@@ -155,13 +179,16 @@ class _CancelOpaque(ctypes.Structure):
 _Handle = POINTER(_Opaque)
 _Cancel = POINTER(_CancelOpaque)
 
-# Query results come back through c_void_p rather than c_char_p: ctypes
-# would turn a c_char_p into bytes and drop the pointer, which then could
-# never be given back to lookupd_string_free.
+# The functions this binding calls, and only those (lookupd.h declares
+# more: see _UNUSED). Query results come back through c_void_p rather than
+# c_char_p: ctypes would turn a c_char_p into bytes and drop the pointer,
+# which then could never be given back to lookupd_string_free.
 _SIGNATURES = {
     "lookupd_start": ([c_char_p, POINTER(_Handle)], c_int),
     "lookupd_tcp_port": ([_Handle, POINTER(c_uint16)], c_int),
     "lookupd_http_port": ([_Handle, POINTER(c_uint16)], c_int),
+    "lookupd_https_port": ([_Handle, POINTER(c_uint16)], c_int),
+    "lookupd_waiting": ([_Handle, POINTER(c_uint32)], c_int),
     "lookupd_query_lookup": ([_Handle, c_char_p, POINTER(c_void_p)], c_int),
     "lookupd_query_topics": ([_Handle, POINTER(c_void_p)], c_int),
     "lookupd_query_channels": ([_Handle, c_char_p, POINTER(c_void_p)], c_int),
@@ -172,13 +199,18 @@ _SIGNATURES = {
     # Both point at memory lookupd owns, so copying into bytes is right.
     "lookupd_last_error": ([], c_char_p),
     "lookupd_version": ([], c_char_p),
-    "lookupd_wait_lookup": ([_Handle, c_char_p, c_uint32, c_uint32, POINTER(c_void_p)], c_int),
+    # Every wait; the token (NULL off the main thread) is how Ctrl-C ends
+    # one (see Lookupd._wait).
     "lookupd_wait_lookup_cancellable": (
         [_Handle, c_char_p, c_uint32, c_uint32, _Cancel, POINTER(c_void_p)], c_int),
     "lookupd_cancel_new": ([POINTER(_Cancel)], c_int),
     "lookupd_cancel_fire": ([_Cancel], c_int),
     "lookupd_cancel_free": ([_Cancel], None),
 }
+
+# What lookupd.h declares and this binding does not call: a wait with a
+# NULL token is lookupd_wait_lookup.
+_UNUSED = frozenset({"lookupd_wait_lookup"})
 
 
 def _load(path: str) -> ctypes.CDLL:
@@ -217,7 +249,7 @@ def _library() -> ctypes.CDLL:
     return lib
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # ``lookupd._lib``, the loaded CDLL, as earlier versions exposed it.
     if name == "_lib":
         return _library()
@@ -227,6 +259,7 @@ def __getattr__(name: str):
 def library_path() -> str:
     """The path of the shared library in use (loading it if need be)."""
     _library()
+    assert _loaded_path is not None
     return _loaded_path
 
 
@@ -235,7 +268,10 @@ def _error(code: int) -> LookupdError:
     # that made the failing call, before it makes another.
     raw = _library().lookupd_last_error()
     message = raw.decode("utf-8", "replace") if raw else "lookupd call failed"
-    return _ERROR_CLASSES.get(code, LookupdError)(code, message)
+    cls: type[LookupdError] = LookupdError
+    if code in _ERROR_CLASSES:
+        cls = _ERROR_CLASSES[Code(code)]
+    return cls(code, message)
 
 
 def _check(code: int) -> None:
@@ -246,7 +282,7 @@ def _check(code: int) -> None:
 def _take_string(out: c_void_p) -> str:
     """The text of a string lookupd returned, which is then freed."""
     try:
-        return ctypes.string_at(out.value).decode("utf-8")
+        return ctypes.string_at(out).decode("utf-8")
     finally:
         _library().lookupd_string_free(out)
 
@@ -267,7 +303,7 @@ def _c_string(value: str | bytes, what: str) -> bytes:
 _MAX_U32 = 2**32 - 1
 
 
-def _count(count) -> int:
+def _count(count: int) -> int:
     if isinstance(count, bool):
         raise TypeError("count must be an int, not bool")
     count = operator.index(count)
@@ -276,7 +312,7 @@ def _count(count) -> int:
     return count
 
 
-def _timeout_ms(timeout) -> int:
+def _timeout_ms(timeout: float | None) -> int:
     """Seconds (int or float; None for the longest) as the C wait's
     milliseconds: rounded up, so a wait never ends before ``timeout``, and
     capped at 2**32-1 ms (49.7 days), the most the C ABI takes."""
@@ -292,9 +328,16 @@ def _timeout_ms(timeout) -> int:
     return math.ceil(seconds * 1000)
 
 
+def _parse(body: str) -> dict[str, Any]:
+    """An answer's JSON body (always an object) as a dict."""
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
 def version() -> str:
     """The library's version, e.g. ``"0.1.0 (nsq 1.3.0)"``."""
-    return _library().lookupd_version().decode()
+    raw: bytes = _library().lookupd_version()
+    return raw.decode()
 
 
 # ---------------------------------------------------------------------------
@@ -323,7 +366,7 @@ def _client_host(listen_host: str) -> str:
         ip = ipaddress.ip_address(name)
     except ValueError:
         try:
-            resolved = socket.getaddrinfo(listen_host, None, 0, socket.SOCK_STREAM)[0][4][0]
+            resolved = str(socket.getaddrinfo(listen_host, None, 0, socket.SOCK_STREAM)[0][4][0])
         except (OSError, IndexError):
             return listen_host
         return _client_host(resolved) if resolved != listen_host else resolved
@@ -340,25 +383,40 @@ def _join(host: str, port: int) -> str:
 # An instance
 
 
+# How long the main thread blocks at a time while a helper thread waits in
+# the library: the longest a Ctrl-C can go unnoticed where the signal is
+# delivered to another thread (the kernel may pick any thread of the
+# process for a SIGINT, and Python runs its handler on the main thread
+# only). It paces that check alone: the wait itself is woken by
+# registrations.
+_INTERRUPT_SLICE = 0.1
+
+# The outcome of one wait in the library, as its thread read it: the
+# result code, the string written on success, and the error raised for a
+# failure (read at once on the failing thread, where lookupd_last_error
+# describes it).
+_Outcome = Tuple[int, c_void_p, Optional[LookupdError]]
+
+
 class Lookupd:
     """A running nsqlookupd inside this process.
 
     ``Lookupd(config=None, **options)`` starts one. ``config`` is a dict of
     options (or a JSON object as a str, passed to the library untouched);
     keyword options are merged over a dict. Keys are the config file's:
-    ``tcp_address``, ``http_address``, ``broadcast_address``,
-    ``inactive_producer_timeout``, ``tombstone_lifetime``, ``log_level``,
-    ``log_prefix``, ``threads`` and lookupd's bounds. Port 0 picks a free
-    port. A bad key or value raises LookupdError with code ERR_CONFIG; an
-    address in use, ERR_BIND.
+    ``tcp_address``, ``http_address``, ``https_address`` (with ``tls_cert``
+    and ``tls_key``), ``broadcast_address``, ``inactive_producer_timeout``,
+    ``tombstone_lifetime``, ``log_level``, ``log_prefix``, ``threads`` and
+    lookupd's bounds. Port 0 picks a free port. A bad key or value raises
+    LookupdError with code ERR_CONFIG; an address in use, ERR_BIND.
 
     Queries and waits may be made from any number of threads at once.
     ``stop()`` ends the waits in progress, waits for queries in flight, then
-    stops; after it, every method raises LookupdError (code ERR_NULL). Use
-    it as a context manager to stop on exit.
+    stops; after it, every method raises ``Stopped``. Use it as a context
+    manager to stop on exit.
     """
 
-    def __init__(self, config: dict | str | None = None, **options):
+    def __init__(self, config: dict[str, Any] | str | None = None, **options: Any) -> None:
         if isinstance(config, str):
             if options:
                 raise TypeError("keyword options cannot be merged into a JSON string config")
@@ -377,6 +435,8 @@ class Lookupd:
             given = {}
         self._tcp_host = _client_host(_listen_host(str(given.get("tcp_address", "0.0.0.0:4160"))))
         self._http_host = _client_host(_listen_host(str(given.get("http_address", "0.0.0.0:4161"))))
+        https = given.get("https_address")
+        self._https_host = _client_host(_listen_host(str(https))) if https else None
         self._busy = 0
         self._cond = threading.Condition()
         # Serialises stop() calls, so that none returns before the
@@ -384,22 +444,23 @@ class Lookupd:
         self._stop_lock = threading.Lock()
         handle = _Handle()
         _check(lib.lookupd_start(_c_string(text, "config"), byref(handle)))
-        self._handle = handle
+        # The C handle; NULL-like (None) once stop() has begun.
+        self._handle: Any = handle
 
-    def _acquire(self):
+    def _acquire(self) -> Any:
         with self._cond:
             if not self._handle:
-                raise LookupdError(ERR_NULL, "lookupd instance is stopped")
+                raise Stopped(ERR_STOPPED, "lookupd instance is stopped")
             self._busy += 1
             return self._handle
 
-    def _release(self):
+    def _release(self) -> None:
         with self._cond:
             self._busy -= 1
             if self._busy == 0:
                 self._cond.notify_all()
 
-    def _port(self, fn) -> int:
+    def _port(self, fn: Callable[..., int]) -> int:
         h = self._acquire()
         try:
             port = c_uint16()
@@ -408,7 +469,7 @@ class Lookupd:
         finally:
             self._release()
 
-    def _query(self, fn, *args) -> str:
+    def _query(self, fn: Callable[..., int], *args: Any) -> str:
         h = self._acquire()
         try:
             out = c_void_p()
@@ -433,6 +494,12 @@ class Lookupd:
         return self._port(_library().lookupd_http_port)
 
     @property
+    def https_port(self) -> int | None:
+        """The bound HTTPS port, or None when the instance serves no HTTPS
+        (no ``https_address`` in its configuration)."""
+        return self._port(_library().lookupd_https_port) or None
+
+    @property
     def tcp_address(self) -> str:
         """``host:port`` of the TCP listener, as a local nsqd connects to it
         (its ``-lookupd-tcp-address``), e.g. ``"127.0.0.1:43121"``.
@@ -449,6 +516,30 @@ class Lookupd:
         """``host:port`` of the HTTP listener, for consumers and nsqadmin
         (``"http://" + l.http_address``); the host as for ``tcp_address``."""
         return _join(self._http_host, self.http_port)
+
+    @property
+    def https_address(self) -> str | None:
+        """``host:port`` of the HTTPS listener (``"https://" +
+        l.https_address``), the host as for ``tcp_address``; None when the
+        instance serves no HTTPS."""
+        port = self.https_port
+        if port is None or self._https_host is None:
+            return None
+        return _join(self._https_host, port)
+
+    @property
+    def waiting(self) -> int:
+        """How many ``wait_for_producers`` calls are blocked on the
+        instance now (begun, not satisfied at their first look, not ended):
+        a test or a host learns from it that its waiting threads are in
+        place, without sleeping."""
+        h = self._acquire()
+        try:
+            count = c_uint32()
+            _check(_library().lookupd_waiting(h, byref(count)))
+            return count.value
+        finally:
+            self._release()
 
     def lookup_json(self, topic: str | bytes) -> str:
         """The body of ``GET /lookup?topic=<topic>``, byte for byte.
@@ -469,24 +560,119 @@ class Lookupd:
         """The body of ``GET /nodes``, byte for byte."""
         return self._query(_library().lookupd_query_nodes)
 
-    def lookup(self, topic: str | bytes) -> dict:
+    def lookup(self, topic: str | bytes) -> dict[str, Any]:
         """``GET /lookup?topic=<topic>`` parsed: ``{"channels", "producers"}``.
 
         Raises TopicNotFound if the topic is not registered.
         """
-        return json.loads(self.lookup_json(topic))
+        return _parse(self.lookup_json(topic))
 
-    def topics(self) -> dict:
+    def topics(self) -> dict[str, Any]:
         """``GET /topics`` parsed: ``{"topics": [...]}``."""
-        return json.loads(self.topics_json())
+        return _parse(self.topics_json())
 
-    def channels(self, topic: str | bytes) -> dict:
+    def channels(self, topic: str | bytes) -> dict[str, Any]:
         """``GET /channels?topic=<topic>`` parsed: ``{"channels": [...]}``."""
-        return json.loads(self.channels_json(topic))
+        return _parse(self.channels_json(topic))
 
-    def nodes(self) -> dict:
+    def nodes(self) -> dict[str, Any]:
         """``GET /nodes`` parsed: ``{"producers": [...]}``."""
-        return json.loads(self.nodes_json())
+        return _parse(self.nodes_json())
+
+    def _wait_in_library(self, topic: bytes, count: int, timeout_ms: int,
+                         token: Any = None) -> _Outcome:
+        """One lookupd_wait_lookup_cancellable call on the calling thread,
+        holding the handle (stop() waits for it, and ends the wait)."""
+        h = self._acquire()
+        try:
+            out = c_void_p()
+            code = _library().lookupd_wait_lookup_cancellable(h, topic, count, timeout_ms, token,
+                                                              byref(out))
+            return code, out, (_error(code) if code != OK else None)
+        finally:
+            self._release()
+
+    def _wait(self, topic: bytes, count: int, timeout_ms: int) -> _Outcome:
+        """Waits in the library, interruptibly by Ctrl-C on the main thread.
+
+        Python handles signals on the main thread alone, between bytecodes,
+        so a main thread blocked in a C call would not see Ctrl-C until the
+        call returned. There the call runs on a helper thread with a cancel
+        token, while this thread waits for it in short slices (each of
+        which a signal interrupts). On KeyboardInterrupt, or any exception
+        a signal handler raises, the token is fired, the helper's end
+        awaited (prompt: its wait is cancelled), and the exception raised
+        again. Any other thread cannot receive Ctrl-C, and waits in the
+        library itself, with no token.
+
+        The helper owns what it uses, the token and its hold on the handle,
+        and this thread only reads them under ``lock``: an exception can
+        come at any bytecode, Thread.start() included, after which this
+        thread cannot tell whether the helper will run at all. Marked
+        abandoned, a helper that had not begun never waits, and one that
+        had is fired and awaited; either way nothing is freed under it.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return self._wait_in_library(topic, count, timeout_ms)
+        lib = _library()
+        lock = threading.Lock()
+        # Under lock: began (the helper runs and will set `returned`),
+        # abandoned (set by this thread: the helper must not wait, or stop
+        # waiting), token (while the helper's wait may use it), outcome.
+        state: dict[str, Any] = {"began": False, "abandoned": False, "token": None}
+        outcome: list[_Outcome] = []
+        failure: list[BaseException] = []
+        returned = threading.Event()   # set by the helper as it ends
+
+        def helper_run() -> None:
+            with lock:
+                if state["abandoned"]:
+                    return
+                state["began"] = True
+            try:
+                token = _Cancel()
+                _check(lib.lookupd_cancel_new(byref(token)))
+                try:
+                    with lock:
+                        if state["abandoned"]:
+                            return
+                        state["token"] = token
+                    result = self._wait_in_library(topic, count, timeout_ms, token)
+                finally:
+                    with lock:
+                        state["token"] = None
+                        lib.lookupd_cancel_free(token)
+                with lock:
+                    outcome.append(result)
+            except BaseException as e:  # handed to the waiting thread
+                failure.append(e)
+            finally:
+                returned.set()
+
+        # An Event, not Thread.join, tells this thread the helper ended:
+        # before Python 3.13, a join that KeyboardInterrupt interrupts may
+        # leave the Thread marked as ended while it still runs.
+        helper = threading.Thread(target=helper_run, name="lookupd-wait", daemon=True)
+        try:
+            helper.start()
+            while not returned.wait(_INTERRUPT_SLICE):
+                pass
+            helper.join()
+        except BaseException:
+            with lock:
+                state["abandoned"] = True
+                if state["token"] is not None:
+                    lib.lookupd_cancel_fire(state["token"])
+                began = state["began"]
+            if began:
+                _wait_through_interrupts(returned)
+            # Answered just before the token fired: nobody takes the string.
+            if outcome and outcome[0][0] == OK:
+                lib.lookupd_string_free(outcome[0][1])
+            raise
+        if failure:
+            raise failure[0]
+        return outcome[0]
 
     def wait_for_producers_json(self, topic: str | bytes, count: int = 1,
                                 timeout: float | None = 10.0) -> str:
@@ -495,22 +681,16 @@ class Lookupd:
         count = _count(count)
         timeout_ms = _timeout_ms(timeout)
         # stop() ends the wait through lookupd_shutdown.
-        h = self._acquire()
-        try:
-            out = c_void_p()
-            code = _library().lookupd_wait_lookup(h, topic_c, count, timeout_ms, byref(out))
-            error = _error(code) if code != OK else None
-        finally:
-            self._release()
+        code, out, error = self._wait(topic_c, count, timeout_ms)
         if error is None:
             return _take_string(out)
         if code == ERR_STOPPED:
-            raise LookupdError(ERR_STOPPED, "lookupd instance stopped while waiting for "
-                               "producers of topic %r" % (topic,))
+            raise Stopped(ERR_STOPPED, "lookupd instance stopped while waiting for "
+                          "producers of topic %r" % (topic,))
         raise error
 
     def wait_for_producers(self, topic: str | bytes, count: int = 1,
-                           timeout: float | None = 10.0) -> dict:
+                           timeout: float | None = 10.0) -> dict[str, Any]:
         """Waits until ``/lookup?topic=<topic>`` lists at least ``count``
         producers, and returns that answer parsed (``{"channels",
         "producers"}``). ``count=0`` returns as soon as the topic exists.
@@ -518,23 +698,24 @@ class Lookupd:
         ``timeout`` is in seconds (int or float; ``None`` for the longest
         the library allows, 2**32-1 ms, about 49.7 days, which also caps
         longer ones). When it passes first, raises ``Timeout`` (a
-        LookupdError, code ERR_TIMEOUT). The wait is woken by registrations,
-        not by polling, and releases the GIL.
+        LookupdError, code ERR_TIMEOUT, and a TimeoutError). The wait is
+        woken by registrations, not by polling, and releases the GIL.
+        On the main thread, Ctrl-C interrupts it (KeyboardInterrupt),
+        leaving the instance as it was.
 
-        ``stop()`` on another thread ends the wait at once with LookupdError
-        code ERR_STOPPED; a wait begun after stop() raises ERR_NULL, as
-        every method does. A topic that is not a valid name raises
-        LookupdError ERR_INVALID_ARG (nothing could ever register it);
-        a negative ``count`` or ``timeout``, ValueError.
+        ``stop()`` on another thread ends the wait at once with
+        ``Stopped``, as it does a wait begun after it. A topic that is not
+        a valid name raises LookupdError ERR_INVALID_ARG (nothing could
+        ever register it); a negative ``count`` or ``timeout``, ValueError.
         """
-        return json.loads(self.wait_for_producers_json(topic, count, timeout))
+        return _parse(self.wait_for_producers_json(topic, count, timeout))
 
     def stop(self) -> None:
         """Stops the instance and frees it; a second call does nothing.
 
-        Ends waits in progress on other threads (they raise LookupdError
-        ERR_STOPPED) and waits for queries in flight; anything begun after
-        stop() is called raises LookupdError ERR_NULL.
+        Ends waits in progress on other threads (they raise ``Stopped``)
+        and waits for queries in flight; anything begun after stop() is
+        called raises ``Stopped``.
         """
         with self._stop_lock:
             with self._cond:
@@ -553,15 +734,30 @@ class Lookupd:
     def __enter__(self) -> Lookupd:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def __del__(self):
+    def __del__(self) -> None:
         # A failed __init__ leaves no handle; at interpreter exit the
         # module's globals may already be gone, and there is no one left
-        # to report an error to.
+        # to report an error to. Nothing is in progress on an instance
+        # being collected (a call holds a reference), so stop() returns at
+        # once, and no thread is joined here.
         if getattr(self, "_handle", None):
             try:
                 self.stop()
             except Exception:
                 pass
+
+
+def _wait_through_interrupts(event: threading.Event) -> None:
+    """Waits for ``event``, which a fired helper is about to set, even if
+    more Ctrl-Cs come, so that the interrupted call returns with no wait
+    of its own left on the instance. The exception being handled is raised
+    once this returns; later ones are dropped."""
+    while True:
+        try:
+            if event.wait():
+                return
+        except BaseException:
+            pass

@@ -22,12 +22,14 @@ one, with the error saying why, and pytest still starts.
 
 from __future__ import annotations
 
+from typing import Any, Callable, Iterator
+
 import pytest
 
 import lookupd
 
 #: What every instance the fixtures start is given, before your options.
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "tcp_address": "127.0.0.1:0",
     "http_address": "127.0.0.1:0",
     "log_level": "warn",
@@ -35,14 +37,14 @@ DEFAULTS = {
 
 
 @pytest.fixture
-def nsqlookupd_factory():
+def nsqlookupd_factory() -> Iterator[Callable[..., lookupd.Lookupd]]:
     """Starts lookupd instances: ``nsqlookupd_factory(config=None, **options)``
     returns a running ``lookupd.Lookupd`` with ``config`` (a dict) and the
     keyword options merged over 127.0.0.1 port 0 for TCP and HTTP and log
     level warn. All of them are stopped after the test."""
-    started = []
+    started: list[lookupd.Lookupd] = []
 
-    def start(config: dict | None = None, **options) -> lookupd.Lookupd:
+    def start(config: dict[str, Any] | None = None, **options: Any) -> lookupd.Lookupd:
         instance = lookupd.Lookupd({**DEFAULTS, **(config or {}), **options})
         started.append(instance)
         return instance
@@ -59,7 +61,7 @@ def nsqlookupd_factory():
 
 
 @pytest.fixture
-def nsqlookupd(nsqlookupd_factory):
+def nsqlookupd(nsqlookupd_factory: Callable[..., lookupd.Lookupd]) -> lookupd.Lookupd:
     """A running ``lookupd.Lookupd`` on 127.0.0.1, TCP and HTTP ports chosen
     by the system (``tcp_address``, ``http_address``), log level warn;
     stopped after the test."""

@@ -1,11 +1,16 @@
 """Tests of the ctypes binding: lifecycle, queries against a fake nsqd
 registered over TCP (compared with gnsq's view over HTTP and with the raw
-HTTP bodies), every error path, two instances, and concurrent queries."""
+HTTP bodies), the HTTPS port, every error path, two instances, concurrent
+queries, and the package's type information."""
 
 import json
 import os
+import pickle
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import urllib.request
 
@@ -74,12 +79,14 @@ def test_stop_twice_is_harmless_and_use_after_stop_raises(start):
     l.stop()
     uses = [lambda: l.tcp_port, lambda: l.http_port, l.topics, l.nodes, l.topics_json,
             lambda: l.lookup("t"), lambda: l.channels("t"), lambda: l.channels_json("t"),
-            lambda: l.tcp_address, lambda: l.http_address,
+            lambda: l.tcp_address, lambda: l.http_address, lambda: l.https_port,
+            lambda: l.https_address, lambda: l.waiting,
             lambda: l.wait_for_producers("t", timeout=0), lambda: l.wait_for_producers_json("t")]
     for use in uses:
-        with pytest.raises(lookupd.LookupdError) as e:
+        with pytest.raises(lookupd.Stopped) as e:
             use()
-        assert e.value.code == lookupd.ERR_NULL
+        assert isinstance(e.value, lookupd.LookupdError)
+        assert e.value.code == lookupd.ERR_STOPPED
         assert "stopped" in str(e.value)
 
 
@@ -230,8 +237,8 @@ def test_stop_waits_for_queries_in_flight(start):
             try:
                 assert l.lookup("orders")["channels"] == ["billing"]
                 l.nodes_json()
-            except lookupd.LookupdError as e:
-                assert e.code == lookupd.ERR_NULL
+            except lookupd.Stopped as e:
+                assert e.code == lookupd.ERR_STOPPED
                 return
 
     threads, errors = run_threads(8, query)
@@ -254,16 +261,96 @@ def header_functions():
     return found
 
 
-def test_every_export_has_argtypes_and_restype():
+def test_every_function_called_has_argtypes_and_restype():
     exports = header_functions()
     assert "lookupd_start" in exports and len(exports) > 10, "the header's functions were found"
-    assert set(exports) == set(lookupd._SIGNATURES)
-    for name, (ret, nparams) in exports.items():
+    # Every function of the header is either bound (and called) or listed
+    # as unused: a new one is a decision to make here.
+    assert set(lookupd._SIGNATURES).isdisjoint(lookupd._UNUSED)
+    assert set(exports) == set(lookupd._SIGNATURES) | lookupd._UNUSED
+    for name in lookupd._SIGNATURES:
+        ret, nparams = exports[name]
         f = getattr(lookupd._lib, name)
         assert f.argtypes is not None and len(f.argtypes) == nparams, name
         expected = {"enum lookupd_result": lookupd.ctypes.c_int, "void": None,
                     "const char *": lookupd.ctypes.c_char_p}[ret]
         assert f.restype is expected, name
+
+
+def test_every_bound_function_is_called():
+    """No signature is dead code: the package's source uses each bound
+    function (as an attribute of the library) somewhere."""
+    with open(lookupd.__file__) as f:
+        source = f.read()
+    for name in lookupd._SIGNATURES:
+        assert re.search(r"\.%s\b" % name, source), name
+
+
+def test_exception_classes():
+    assert issubclass(lookupd.Timeout, TimeoutError) and issubclass(lookupd.Timeout, lookupd.LookupdError)
+    assert issubclass(lookupd.Stopped, lookupd.LookupdError)
+    assert not issubclass(lookupd.Stopped, TimeoutError)
+    e = lookupd.Timeout(lookupd.ERR_TIMEOUT, "no producers within 1 ms")
+    # A TimeoutError, but not an operating system error number.
+    assert e.errno is None and e.strerror is None
+    assert e.code is lookupd.ERR_TIMEOUT and str(e) == "no producers within 1 ms (ERR_TIMEOUT)"
+    for error in [e, lookupd.Stopped(lookupd.ERR_STOPPED, "stopped"), lookupd.LookupdError(42, "new")]:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and (copy.code, copy.message) == (error.code, error.message)
+    assert pickle.loads(pickle.dumps(e)).errno is None
+
+
+def test_package_is_typed():
+    package = os.path.dirname(lookupd.__file__)
+    assert os.path.isfile(os.path.join(package, "py.typed"))
+    with open(os.path.join(package, os.pardir, "pyproject.toml")) as f:
+        assert re.search(r'^lookupd = \["py\.typed"\]', f.read(), re.M), "py.typed is not packaged"
+
+
+def self_signed(tmp_path):
+    """(certificate, key) files for localhost: trustme's, else openssl's;
+    skips the test when neither is there."""
+    try:
+        import trustme
+    except ImportError:
+        trustme = None
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    if trustme is not None:
+        issued = trustme.CA().issue_cert("localhost", "127.0.0.1")
+        issued.cert_chain_pems[0].write_to_path(str(cert))
+        issued.private_key_pem.write_to_path(str(key))
+    elif shutil.which("openssl"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+                        "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)
+    else:
+        pytest.skip("HTTPS test needs a certificate: neither trustme (pip install trustme) "
+                    "nor openssl is installed")
+    return str(cert), str(key)
+
+
+def test_https_port_and_address(start, tmp_path):
+    cert, key = self_signed(tmp_path)
+    l = start(https_address="127.0.0.1:0", tls_cert=cert, tls_key=key)
+    assert l.https_port not in (None, 0)
+    assert l.https_port != l.http_port and l.https_port != l.tcp_port
+    assert l.https_address == "127.0.0.1:%d" % l.https_port
+    # It is HTTPS there: a TLS client (not checking this self-signed
+    # certificate) gets /ping's answer.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen("https://%s/ping" % l.https_address, timeout=5,
+                                context=context) as r:
+        assert r.read() == b"OK"
+
+
+def test_no_https_port_without_https(start):
+    l = start()
+    assert l.https_port is None and l.https_address is None
+    with lookupd.Lookupd(dict(CONFIG, https_address="")) as empty:
+        assert empty.https_port is None and empty.https_address is None
 
 
 def test_version():
