@@ -56,16 +56,18 @@ func ExampleLookupd_WaitForProducers() {
 	}
 	defer l.Stop()
 
-	// An nsqd registers "orders" a little later (a fake one: see
-	// dialNsqd in lookupd_test.go; a real one is started with
-	// -lookupd-tcp-address=l.TCPAddress()).
+	// An nsqd registers "orders" once the wait below is blocked (a fake
+	// one: see dialNsqd in lookupd_test.go; a real one is started with
+	// -lookupd-tcp-address=l.TCPAddress()). l.Waiting() counts blocked
+	// waits, so a test needs no sleep to know the wait is in place.
 	var n *nsqd
 	registered := make(chan error, 1)
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		var err error
-		if n, err = dialNsqd(l.TCPPort(), "nsqd-1"); err == nil {
-			err = n.register("orders")
+		err := awaitWaiting(l, 1)
+		if err == nil {
+			if n, err = dialNsqd(l.TCPPort(), "nsqd-1"); err == nil {
+				err = n.register("orders")
+			}
 		}
 		registered <- err
 	}()

@@ -1,10 +1,11 @@
 // Package lookupd embeds lookupd, a Rust reimplementation of NSQ's
 // nsqlookupd, in a Go process through its C ABI (include/lookupd.h).
 //
-// An instance serves nsqd's TCP protocol and the HTTP API on its own
-// threads, exactly as the nsqlookupd binary does; this package starts it,
-// reads its bound ports, asks it the questions HTTP clients ask (lookup,
-// topics, channels, nodes) without going through HTTP, and stops it.
+// An instance serves nsqd's TCP protocol and the HTTP API (and HTTPS,
+// when configured) on its own threads, exactly as the nsqlookupd binary
+// does; this package starts it (from a Config or a map of options), reads
+// its bound ports, asks it the questions HTTP clients ask (lookup, topics,
+// channels, nodes) without going through HTTP, and stops it.
 //
 // WaitForProducers blocks until a topic has producers, woken by registry
 // changes rather than by polling, and ends early when its context does or
@@ -42,6 +43,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -165,10 +167,11 @@ type Lookupd struct {
 	stopped chan struct{}
 
 	// The ports never change once bound, so they are read once at Start
-	// and stay readable after Stop. The hosts are what a client dials to
-	// reach the listen addresses (see TCPAddress).
-	tcpPort, httpPort uint16
-	tcpHost, httpHost string
+	// and stay readable after Stop (httpsPort is 0 without HTTPS). The
+	// hosts are what a client dials to reach the listen addresses (see
+	// TCPAddress).
+	tcpPort, httpPort, httpsPort uint16
+	tcpHost, httpHost, httpsHost string
 }
 
 // call runs fn, which calls one lookupd C function, and turns a failure
@@ -200,10 +203,11 @@ func cString(what, s string) (*C.char, error) {
 }
 
 // Start starts an instance. config holds the keys include/lookupd.h
-// documents (tcp_address, http_address, broadcast_address,
+// documents (tcp_address, http_address, https_address, broadcast_address,
 // inactive_producer_timeout, tombstone_lifetime, log_level, log_prefix,
 // threads, ...); nil means every default, which binds 0.0.0.0:4160 and
 // 0.0.0.0:4161. Port 0 picks a free port (see TCPPort and HTTPPort).
+// StartConfig takes the common options as a typed Config.
 //
 // A time.Duration value is passed as Go duration text ("45s"): encoded as
 // a JSON number it would be read as milliseconds, as nsqlookupd's config
@@ -216,6 +220,101 @@ func Start(config map[string]any) (*Lookupd, error) {
 	if config == nil {
 		return start(nil)
 	}
+	body, err := json.Marshal(encodeOptions(config))
+	if err != nil {
+		return nil, &Error{Code: ResultConfig, Message: "config cannot be encoded as JSON: " + err.Error()}
+	}
+	return StartJSON(string(body))
+}
+
+// Config is the typed form of the options a Go host usually sets, for
+// StartConfig. Each field is sent under its option key (the json tag),
+// and a field left at its zero value is not sent at all, so the option
+// keeps lookupd's default: an empty Config is every default (0.0.0.0:4160
+// and 0.0.0.0:4161). Durations are sent as Go duration text ("45s").
+//
+// An option whose zero value means something of its own (log_prefix "",
+// producer_heartbeat_timeout 0 for "never"), and every option Config has
+// no field for (the connection and size bounds, http_allow, ...), is set
+// through Start's map instead.
+type Config struct {
+	// TCPAddress is the <addr>:<port> nsqd connects to (port 0: any free
+	// port); HTTPAddress is the HTTP API's, HTTPSAddress the HTTPS one's
+	// (empty: no HTTPS), which needs TLSCert and TLSKey, PEM file paths.
+	TCPAddress   string `json:"tcp_address,omitempty"`
+	HTTPAddress  string `json:"http_address,omitempty"`
+	HTTPSAddress string `json:"https_address,omitempty"`
+	TLSCert      string `json:"tls_cert,omitempty"`
+	TLSKey       string `json:"tls_key,omitempty"`
+	// BroadcastAddress is the address this lookupd reports for itself
+	// (default: the host name).
+	BroadcastAddress string `json:"broadcast_address,omitempty"`
+	// InactiveProducerTimeout: a producer not heard from this long is no
+	// longer listed (default 300s); TombstoneLifetime: how long a
+	// tombstoned producer stays hidden (default 45s).
+	InactiveProducerTimeout time.Duration `json:"inactive_producer_timeout,omitempty"`
+	TombstoneLifetime       time.Duration `json:"tombstone_lifetime,omitempty"`
+	// ProducerHeartbeatTimeout closes an identified nsqd connection silent
+	// this long (default 45s; "never" needs the map form's 0).
+	ProducerHeartbeatTimeout time.Duration `json:"producer_heartbeat_timeout,omitempty"`
+	// ProducerAddress is the address answers give for a producer:
+	// "broadcast" (the default), "remote" or "auto".
+	ProducerAddress string `json:"producer_address,omitempty"`
+	// LogLevel is debug, info (the default), warn, error or fatal;
+	// LogPrefix replaces "[nsqlookupd] ".
+	LogLevel  string `json:"log_level,omitempty"`
+	LogPrefix string `json:"log_prefix,omitempty"`
+	// Threads serving connections (default: from the CPU count).
+	Threads int `json:"threads,omitempty"`
+	// HTTPAuthToken is the bearer token mutating HTTP endpoints require
+	// (and every endpoint but /ping with HTTPAuthReads).
+	HTTPAuthToken string `json:"http_auth_token,omitempty"`
+	HTTPAuthReads bool   `json:"http_auth_reads,omitempty"`
+	// DataPath is a directory for the registry's snapshot (empty: none);
+	// RestartGrace how long restored producers are answered before their
+	// nsqd identifies again (default 45s).
+	DataPath     string        `json:"data_path,omitempty"`
+	RestartGrace time.Duration `json:"restart_grace,omitempty"`
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// options is c as the map Start takes: every field not at its zero value,
+// under its json tag's key.
+func (c Config) options() map[string]any {
+	out := map[string]any{}
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := v.Field(i)
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if key == "" || key == "-" || f.IsZero() {
+			continue
+		}
+		if f.Type() == durationType {
+			out[key] = time.Duration(f.Int())
+		} else {
+			out[key] = f.Interface()
+		}
+	}
+	return out
+}
+
+// MarshalJSON encodes c as lookupd_start takes it (what StartConfig
+// sends): the fields not at their zero value, under their option keys,
+// durations as Go duration text.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(encodeOptions(c.options()))
+}
+
+// StartConfig is Start with a typed configuration (see Config).
+func StartConfig(c Config) (*Lookupd, error) {
+	return Start(c.options())
+}
+
+// encodeOptions gives the map to encode for lookupd: time.Duration values
+// as Go duration text.
+func encodeOptions(config map[string]any) map[string]any {
 	encoded := make(map[string]any, len(config))
 	for k, v := range config {
 		if d, ok := v.(time.Duration); ok {
@@ -223,11 +322,7 @@ func Start(config map[string]any) (*Lookupd, error) {
 		}
 		encoded[k] = v
 	}
-	body, err := json.Marshal(encoded)
-	if err != nil {
-		return nil, &Error{Code: ResultConfig, Message: "config cannot be encoded as JSON: " + err.Error()}
-	}
-	return StartJSON(string(body))
+	return encoded
 }
 
 // StartJSON is Start with the configuration already encoded as a JSON
@@ -242,12 +337,13 @@ func StartJSON(config string) (*Lookupd, error) {
 	if err != nil {
 		return nil, err
 	}
-	// lookupd accepted the JSON, so it is an object; only the two listen
+	// lookupd accepted the JSON, so it is an object; only the listen
 	// addresses are read back, to know which host reaches them.
 	var keys map[string]any
 	_ = json.Unmarshal([]byte(config), &keys)
 	l.tcpHost = dialHost(keys["tcp_address"])
 	l.httpHost = dialHost(keys["http_address"])
+	l.httpsHost = dialHost(keys["https_address"])
 	return l, nil
 }
 
@@ -275,10 +371,13 @@ func start(config *C.char) (*Lookupd, error) {
 	if err := call(func() C.enum_lookupd_result { return C.lookupd_start(config, &h) }); err != nil {
 		return nil, err
 	}
-	var tcp, http C.uint16_t
+	var tcp, http, https C.uint16_t
 	err := call(func() C.enum_lookupd_result { return C.lookupd_tcp_port(h, &tcp) })
 	if err == nil {
 		err = call(func() C.enum_lookupd_result { return C.lookupd_http_port(h, &http) })
+	}
+	if err == nil {
+		err = call(func() C.enum_lookupd_result { return C.lookupd_https_port(h, &https) })
 	}
 	if err != nil {
 		// Nobody else has the handle yet, so nothing can race this stop.
@@ -286,11 +385,13 @@ func start(config *C.char) (*Lookupd, error) {
 		return nil, err
 	}
 	l := &Lookupd{
-		h:        h,
-		tcpPort:  uint16(tcp),
-		httpPort: uint16(http),
-		tcpHost:  "127.0.0.1",
-		httpHost: "127.0.0.1",
+		h:         h,
+		tcpPort:   uint16(tcp),
+		httpPort:  uint16(http),
+		httpsPort: uint16(https),
+		tcpHost:   "127.0.0.1",
+		httpHost:  "127.0.0.1",
+		httpsHost: "127.0.0.1",
 	}
 	l.idle.L = &l.mu
 	return l, nil
@@ -301,6 +402,10 @@ func (l *Lookupd) TCPPort() uint16 { return l.tcpPort }
 
 // HTTPPort is the bound port of the HTTP API.
 func (l *Lookupd) HTTPPort() uint16 { return l.httpPort }
+
+// HTTPSPort is the bound port of the HTTPS API, 0 when the instance serves
+// no HTTPS (no https_address in its configuration).
+func (l *Lookupd) HTTPSPort() uint16 { return l.httpsPort }
 
 // TCPAddress is the host:port at which nsqd reaches the instance, what to
 // give nsqd's -lookupd-tcp-address: "127.0.0.1:PORT" when it listens on
@@ -314,6 +419,33 @@ func (l *Lookupd) TCPAddress() string {
 // -lookupd-http-address), chosen as TCPAddress chooses its host.
 func (l *Lookupd) HTTPAddress() string {
 	return net.JoinHostPort(l.httpHost, strconv.Itoa(int(l.httpPort)))
+}
+
+// HTTPSAddress is the host:port of the HTTPS API ("https://" +
+// HTTPSAddress()), chosen as TCPAddress chooses its host; "" when the
+// instance serves no HTTPS.
+func (l *Lookupd) HTTPSAddress() string {
+	if l.httpsPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort(l.httpsHost, strconv.Itoa(int(l.httpsPort)))
+}
+
+// Waiting is how many WaitForProducers calls are blocked on the instance
+// now: begun, not satisfied at their first look, and not ended. A test
+// (or a host about to stop) learns from it that its goroutines' waits are
+// in place, rather than sleeping and hoping. After Stop it is ErrStopped.
+func (l *Lookupd) Waiting() (int, error) {
+	h, err := l.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer l.leave()
+	var n C.uint32_t
+	if err := call(func() C.enum_lookupd_result { return C.lookupd_waiting(h, &n) }); err != nil {
+		return 0, err
+	}
+	return int(n), nil
 }
 
 // Stop stops accepting, closes every connection (registered nsqd see EOF),

@@ -2,13 +2,23 @@ package lookupd_test
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -402,6 +412,7 @@ func TestStopTwiceAndUseAfterStop(t *testing.T) {
 		"ChannelsJSON": func() error { _, err := l.ChannelsJSON("orders"); return err },
 		"Nodes":        func() error { _, err := l.Nodes(); return err },
 		"NodesJSON":    func() error { _, err := l.NodesJSON(); return err },
+		"Waiting":      func() error { _, err := l.Waiting(); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, lookupd.ErrStopped) {
@@ -452,26 +463,229 @@ func TestStringArguments(t *testing.T) {
 
 // A time.Duration must mean its duration, not as many milliseconds as it
 // has nanoseconds: a producer that never pings drops out of /nodes after
-// inactive_producer_timeout.
+// inactive_producer_timeout. So in the map form and in a Config.
 func TestDurationConfig(t *testing.T) {
-	l := start(t, map[string]any{"inactive_producer_timeout": time.Second})
-	mustNsqd(t, l, "go-host", "orders")
-	if nodes, err := l.Nodes(); err != nil || len(nodes) != 1 {
-		t.Fatalf("Nodes right after REGISTER = %+v, %v", nodes, err)
+	for name, startIt := range map[string]func() (*lookupd.Lookupd, error){
+		"map": func() (*lookupd.Lookupd, error) {
+			return lookupd.Start(config(map[string]any{"inactive_producer_timeout": time.Second}))
+		},
+		"Config": func() (*lookupd.Lookupd, error) {
+			return lookupd.StartConfig(lookupd.Config{
+				TCPAddress: "127.0.0.1:0", HTTPAddress: "127.0.0.1:0", LogLevel: "fatal",
+				InactiveProducerTimeout: time.Second,
+			})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l, err := startIt()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Stop() })
+			mustNsqd(t, l, "go-host", "orders")
+			if nodes, err := l.Nodes(); err != nil || len(nodes) != 1 {
+				t.Fatalf("Nodes right after REGISTER = %+v, %v", nodes, err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				nodes, err := l.Nodes()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(nodes) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("producer still active long after a 1s timeout: %+v", nodes)
+				}
+				// A poll for an event lookupd's clock brings (nothing
+				// announces a producer turning inactive), 20 times a second.
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nodes, err := l.Nodes()
-		if err != nil {
+}
+
+func TestStartConfig(t *testing.T) {
+	l, err := lookupd.StartConfig(lookupd.Config{
+		TCPAddress:       "127.0.0.1:0",
+		HTTPAddress:      "127.0.0.1:0",
+		BroadcastAddress: "127.0.0.1",
+		LogLevel:         "fatal",
+		Threads:          2,
+	})
+	if err != nil {
+		t.Fatalf("StartConfig: %v", err)
+	}
+	defer l.Stop()
+	if l.TCPPort() == 0 || l.HTTPPort() == 0 || l.TCPAddress() != fmt.Sprintf("127.0.0.1:%d", l.TCPPort()) {
+		t.Errorf("ports %d, %d; TCPAddress %s", l.TCPPort(), l.HTTPPort(), l.TCPAddress())
+	}
+	mustNsqd(t, l, "config-host", "orders")
+	if r, err := l.Lookup("orders"); err != nil || len(r.Producers) != 1 {
+		t.Errorf("Lookup(orders) = %+v, %v", r, err)
+	}
+
+	// What is sent: set fields only, under their option keys; durations
+	// as duration text.
+	for _, tc := range []struct {
+		c    lookupd.Config
+		want string
+	}{
+		{lookupd.Config{}, `{}`},
+		{lookupd.Config{TCPAddress: "127.0.0.1:0", Threads: 2, TombstoneLifetime: 90 * time.Second, HTTPAuthReads: true},
+			`{"http_auth_reads":true,"tcp_address":"127.0.0.1:0","threads":2,"tombstone_lifetime":"1m30s"}`},
+	} {
+		if got, err := json.Marshal(tc.c); err != nil || string(got) != tc.want {
+			t.Errorf("json.Marshal(%+v) = %s, %v; want %s", tc.c, got, err, tc.want)
+		}
+	}
+
+	// A bad value names its key, as in the map form.
+	_, err = lookupd.StartConfig(lookupd.Config{TCPAddress: "127.0.0.1:0", HTTPAddress: "127.0.0.1:0", LogLevel: "loud"})
+	var e *lookupd.Error
+	if !errors.As(err, &e) || e.Code != lookupd.ResultConfig || !strings.Contains(e.Message, "log_level") {
+		t.Errorf("StartConfig with LogLevel loud = %v, want ResultConfig naming log_level", err)
+	}
+}
+
+// Every field of Config is an option lookupd knows (an unknown key would
+// fail the start with ResultConfig): a Config with all of them set starts.
+func TestConfigFieldsAreOptions(t *testing.T) {
+	cert, key := selfSigned(t)
+	c := lookupd.Config{
+		TCPAddress:               "127.0.0.1:0",
+		HTTPAddress:              "127.0.0.1:0",
+		HTTPSAddress:             "127.0.0.1:0",
+		TLSCert:                  cert,
+		TLSKey:                   key,
+		BroadcastAddress:         "127.0.0.1",
+		InactiveProducerTimeout:  time.Minute,
+		TombstoneLifetime:        time.Minute,
+		ProducerHeartbeatTimeout: time.Minute,
+		ProducerAddress:          "auto",
+		LogLevel:                 "fatal",
+		LogPrefix:                "[test] ",
+		Threads:                  1,
+		HTTPAuthToken:            "s3cret",
+		HTTPAuthReads:            true,
+		DataPath:                 t.TempDir(),
+		RestartGrace:             time.Minute,
+	}
+	v := reflect.ValueOf(c)
+	for i := 0; i < v.NumField(); i++ {
+		if v.Field(i).IsZero() {
+			t.Fatalf("set Config.%s in this test too", v.Type().Field(i).Name)
+		}
+	}
+	l, err := lookupd.StartConfig(c)
+	if err != nil {
+		t.Fatalf("StartConfig with every field: %v", err)
+	}
+	defer l.Stop()
+	// The token is required for every read but /ping.
+	if status, _ := httpGet(t, l.HTTPPort(), "/topics"); status != http.StatusUnauthorized {
+		t.Errorf("/topics without the token: %d, want 401", status)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and localhost, and its
+// key, into a temporary directory (made here with the standard library,
+// so the test needs no openssl).
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for file, block := range map[string]*pem.Block{
+		certFile: {Type: "CERTIFICATE", Bytes: der},
+		keyFile:  {Type: "PRIVATE KEY", Bytes: pkcs8},
+	} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if len(nodes) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("producer still active long after a 1s timeout: %+v", nodes)
-		}
-		time.Sleep(50 * time.Millisecond)
+	}
+	return certFile, keyFile
+}
+
+func TestHTTPS(t *testing.T) {
+	// Without https_address: no HTTPS, port 0 and no address.
+	plain := start(t, nil)
+	if plain.HTTPSPort() != 0 || plain.HTTPSAddress() != "" {
+		t.Errorf("without HTTPS: HTTPSPort() = %d, HTTPSAddress() = %q", plain.HTTPSPort(), plain.HTTPSAddress())
+	}
+
+	cert, key := selfSigned(t)
+	for name, startIt := range map[string]func() (*lookupd.Lookupd, error){
+		"map": func() (*lookupd.Lookupd, error) {
+			return lookupd.Start(config(map[string]any{"https_address": "127.0.0.1:0", "tls_cert": cert, "tls_key": key}))
+		},
+		"Config": func() (*lookupd.Lookupd, error) {
+			return lookupd.StartConfig(lookupd.Config{
+				TCPAddress: "127.0.0.1:0", HTTPAddress: "127.0.0.1:0", HTTPSAddress: "127.0.0.1:0",
+				TLSCert: cert, TLSKey: key, LogLevel: "fatal",
+			})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l, err := startIt()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Stop()
+			port := l.HTTPSPort()
+			if port == 0 || port == l.HTTPPort() || port == l.TCPPort() {
+				t.Fatalf("HTTPSPort() = %d (HTTP %d, TCP %d)", port, l.HTTPPort(), l.TCPPort())
+			}
+			if want := fmt.Sprintf("127.0.0.1:%d", port); l.HTTPSAddress() != want {
+				t.Errorf("HTTPSAddress() = %q, want %q", l.HTTPSAddress(), want)
+			}
+			// HTTPS answers there, with the certificate it was given.
+			pool := x509.NewCertPool()
+			pemBytes, err := os.ReadFile(cert)
+			if err != nil || !pool.AppendCertsFromPEM(pemBytes) {
+				t.Fatalf("reading %s: %v", cert, err)
+			}
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				DisableKeepAlives: true,
+				TLSClientConfig:   &tls.Config{RootCAs: pool},
+			}}
+			resp, err := client.Get("https://" + l.HTTPSAddress() + "/ping")
+			if err != nil {
+				t.Fatalf("GET https://%s/ping: %v", l.HTTPSAddress(), err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "OK" {
+				t.Errorf("GET /ping over HTTPS: %d %q", resp.StatusCode, body)
+			}
+			// The port stays readable after Stop, as the others.
+			l.Stop()
+			if l.HTTPSPort() != port {
+				t.Errorf("HTTPSPort() after Stop = %d, want %d", l.HTTPSPort(), port)
+			}
+		})
 	}
 }
 

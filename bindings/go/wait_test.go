@@ -15,10 +15,39 @@ import (
 	lookupd "lookupd.example/bindings/go"
 )
 
-// registerLater starts a fake nsqd that, after delay, connects, identifies
-// as hostname and registers topic. The returned function waits for it,
-// reports its error, and closes its connection.
-func registerLater(t *testing.T, l *lookupd.Lookupd, delay time.Duration, hostname, topic string) (join func()) {
+// awaitWaiting returns once n WaitForProducers calls are blocked on l
+// (l.Waiting()), yielding between looks, or an error after 10s. A wait
+// counted there is inside lookupd, listening: a registration, a Stop or a
+// cancel from then on reaches it. No test sleeps to let a goroutine get
+// somewhere; they wait for this instead.
+func awaitWaiting(l *lookupd.Lookupd, n int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := l.Waiting()
+		if err != nil || got == n {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d waits blocked after 10s, want %d", got, n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// mustAwaitWaiting is awaitWaiting failing the test, from its goroutine.
+func mustAwaitWaiting(t *testing.T, l *lookupd.Lookupd, n int) {
+	t.Helper()
+	if err := awaitWaiting(l, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// registerWhenWaited starts a fake nsqd that, once ready is closed (nil:
+// at once) and then a wait is blocked on l, connects, identifies as
+// hostname and registers topic: a wait for it must have waited. The
+// returned function waits for it, reports its error, and closes its
+// connection.
+func registerWhenWaited(t *testing.T, l *lookupd.Lookupd, ready <-chan struct{}, hostname, topic string) (join func()) {
 	t.Helper()
 	type result struct {
 		n   *nsqd
@@ -26,7 +55,13 @@ func registerLater(t *testing.T, l *lookupd.Lookupd, delay time.Duration, hostna
 	}
 	done := make(chan result, 1)
 	go func() {
-		time.Sleep(delay)
+		if ready != nil {
+			<-ready
+		}
+		if err := awaitWaiting(l, 1); err != nil {
+			done <- result{nil, err}
+			return
+		}
 		n, err := dialNsqd(l.TCPPort(), hostname)
 		if err == nil {
 			if err = n.register(topic); err != nil {
@@ -60,22 +95,23 @@ func waitCtx(t *testing.T) context.Context {
 
 func TestWaitForProducersRegisteredLater(t *testing.T) {
 	l := start(t, nil)
-	const delay = 200 * time.Millisecond
-	began := time.Now()
-	registerLater(t, l, delay, "late-host", "orders")
+	if n, err := l.Waiting(); n != 0 || err != nil {
+		t.Fatalf("Waiting() before any wait = %d, %v", n, err)
+	}
+	// The nsqd registers only once the wait is blocked: it waited rather
+	// than failing or answering early. (Its connection, which holds the
+	// registration, is closed when the test ends.)
+	registerWhenWaited(t, l, nil, "late-host", "orders")
 
 	r, err := l.WaitForProducers(waitCtx(t), "orders", 1)
-	elapsed := time.Since(began)
 	if err != nil {
 		t.Fatalf("WaitForProducers: %v", err)
 	}
 	if len(r.Producers) != 1 || r.Producers[0].Hostname != "late-host" || r.Producers[0].TCPPort != 4150 {
 		t.Errorf("WaitForProducers = %+v", r)
 	}
-	// It cannot have answered before the registration, which came after
-	// the delay: it waited rather than failing or answering early.
-	if elapsed < delay {
-		t.Errorf("answered after %v, before the nsqd registered (%v)", elapsed, delay)
+	if n, err := l.Waiting(); n != 0 || err != nil {
+		t.Errorf("Waiting() after the wait = %d, %v", n, err)
 	}
 	// The answer is /lookup's, byte for byte.
 	raw, err := l.WaitForProducersJSON(waitCtx(t), "orders", 1)
@@ -89,23 +125,22 @@ func TestWaitForProducersRegisteredLater(t *testing.T) {
 
 func TestWaitForProducersCountsProducers(t *testing.T) {
 	l := start(t, nil)
-	began := time.Now()
-	registerLater(t, l, 50*time.Millisecond, "first", "orders")
-	registerLater(t, l, 300*time.Millisecond, "second", "orders")
+	firstAnswered := make(chan struct{})
+	registerWhenWaited(t, l, nil, "first", "orders")
+	// The second registers once the wait for two is blocked.
+	registerWhenWaited(t, l, firstAnswered, "second", "orders")
 
 	// n 0: as soon as the topic exists, which is at the first REGISTER.
-	if r, err := l.WaitForProducers(waitCtx(t), "orders", 0); err != nil || len(r.Producers) > 1 {
+	if r, err := l.WaitForProducers(waitCtx(t), "orders", 0); err != nil || len(r.Producers) != 1 {
 		t.Fatalf("WaitForProducers(0) = %+v, %v", r, err)
 	}
+	close(firstAnswered)
 	r, err := l.WaitForProducers(waitCtx(t), "orders", 2)
 	if err != nil {
 		t.Fatalf("WaitForProducers(2): %v", err)
 	}
 	if len(r.Producers) != 2 {
 		t.Errorf("WaitForProducers(2) = %+v", r)
-	}
-	if elapsed := time.Since(began); elapsed < 300*time.Millisecond {
-		t.Errorf("two producers after %v, before the second registered", elapsed)
 	}
 	// Already satisfied: returns at once, with no deadline at all.
 	if r, err := l.WaitForProducers(context.Background(), "orders", 1); err != nil || len(r.Producers) != 2 {
@@ -170,23 +205,36 @@ func TestWaitForProducersCancel(t *testing.T) {
 		t.Errorf("cancelled context answered after %v", elapsed)
 	}
 
-	// Cancelled during the wait, well before its deadline.
-	began = time.Now()
+	// Cancelled during the wait (once it is blocked), well before its
+	// deadline.
 	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	time.AfterFunc(100*time.Millisecond, cancel)
+	var cancelledAt time.Time
+	cancelled := make(chan error, 1)
+	go func() {
+		err := awaitWaiting(l, 1)
+		cancelledAt = time.Now()
+		cancel()
+		cancelled <- err
+	}()
 	_, err = l.WaitForProducers(ctx, "orders", 1)
-	elapsed := time.Since(began)
+	returnedAt := time.Now()
+	if err := <-cancelled; err != nil {
+		t.Fatal(err)
+	}
 	checkContextErr(t, ctx, err, context.Canceled)
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a cancel reported as a deadline: %v", err)
 	}
-	if elapsed < 100*time.Millisecond || elapsed > 5*time.Second {
-		t.Errorf("cancel after 100ms ended the wait after %v", elapsed)
+	if d := returnedAt.Sub(cancelledAt); d > 5*time.Second {
+		t.Errorf("the wait ended %v after its context was cancelled", d)
+	}
+	if n, err := l.Waiting(); n != 0 || err != nil {
+		t.Errorf("Waiting() after a cancelled wait = %d, %v", n, err)
 	}
 
 	// The instance is unaffected by a cancelled wait.
-	registerLater(t, l, 0, "after-cancel", "orders")
+	registerWhenWaited(t, l, nil, "after-cancel", "orders")
 	if r, err := l.WaitForProducers(waitCtx(t), "orders", 1); err != nil || len(r.Producers) != 1 {
 		t.Errorf("WaitForProducers after a cancel = %+v, %v", r, err)
 	}
@@ -239,7 +287,8 @@ func TestStopEndsWaits(t *testing.T) {
 			errs <- err
 		}(ctx)
 	}
-	time.Sleep(200 * time.Millisecond) // let them get inside lookupd
+	// All of them blocked inside lookupd.
+	mustAwaitWaiting(t, l, waiters)
 
 	began := time.Now()
 	if err := l.Stop(); err != nil {
@@ -290,6 +339,9 @@ func TestStopRacesWaitsBeginning(t *testing.T) {
 				}
 			}()
 		}
+		// Not synchronisation but the behaviour under test: the pause
+		// varies (0-3 ms) how far the waits have got when Stop comes, so
+		// that rounds stop them at different points as they begin.
 		time.Sleep(time.Duration(round%4) * time.Millisecond)
 		if err := l.Stop(); err != nil {
 			t.Fatalf("Stop: %v", err)
@@ -381,7 +433,9 @@ func TestStartStopLoopLeaksNothing(t *testing.T) {
 			}
 			return l.Stop()
 		}
-		time.Sleep(5 * time.Millisecond)
+		if err := awaitWaiting(l, 1); err != nil {
+			return err
+		}
 		if err := l.Stop(); err != nil {
 			return err
 		}
@@ -391,11 +445,12 @@ func TestStartStopLoopLeaksNothing(t *testing.T) {
 		return nil
 	}
 	// Once first, for what lives as long as the process: lookupd's
-	// reactor thread and Go's network poller.
+	// reactor thread and Go's network poller. A goroutine of that round
+	// may not have exited yet: the limit is then one high, which a
+	// goroutine leaked per round still passes many times over.
 	if err := round(0); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
 	goroutines := runtime.NumGoroutine()
 	fds := openFDs(t)
 	for i := 1; i <= 50; i++ {

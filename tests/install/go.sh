@@ -4,8 +4,9 @@
 #  1. a new module in a temporary directory requires the binding's module
 #     (lookupd.example/bindings/go) through a `replace` directive pointing
 #     at <repo>/bindings/go, and its _test.go uses lookupdtest.New, a fake
-#     nsqd (V1 over TCP) registering from a goroutine after a delay, and
-#     WaitForProducers (success, deadline, cleanup); go vet and go test run
+#     nsqd (V1 over TCP) registering from a goroutine once the wait is
+#     blocked (Waiting), WaitForProducers (success, deadline, cleanup) and
+#     StartConfig; go vet and go test run
 #     there with the default link: target/release/liblookupd.a, statically
 #     (the test binary must not need liblookupd.so);
 #  2. when bindings/c has an install target: `make -C bindings/c install
@@ -64,6 +65,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -72,14 +74,30 @@ import (
 	"lookupd.example/bindings/go/lookupdtest"
 )
 
-// registerAfter is a fake nsqd: after delay it connects to addr, identifies
-// and registers topic, then sends its connection (which holds the
-// registration) or the error on the returned channel.
-func registerAfter(addr string, delay time.Duration, topic string) <-chan any {
+// registerWhenWaited is a fake nsqd: once a wait is blocked on l (its
+// Waiting count), it connects, identifies and registers topic, then sends
+// its connection (which holds the registration) or the error on the
+// returned channel.
+func registerWhenWaited(l *lookupd.Lookupd, topic string) <-chan any {
 	out := make(chan any, 1)
 	go func() {
-		time.Sleep(delay)
-		conn, err := register(addr, topic)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			n, err := l.Waiting()
+			if err != nil {
+				out <- err
+				return
+			}
+			if n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				out <- fmt.Errorf("no wait blocked within 10s")
+				return
+			}
+			runtime.Gosched()
+		}
+		conn, err := register(l.TCPAddress(), topic)
 		if err != nil {
 			out <- err
 			return
@@ -133,14 +151,12 @@ func TestWaitForProducers(t *testing.T) {
 	if !strings.HasPrefix(l.TCPAddress(), "127.0.0.1:") || !strings.HasPrefix(l.HTTPAddress(), "127.0.0.1:") {
 		t.Fatalf("addresses %s, %s", l.TCPAddress(), l.HTTPAddress())
 	}
-	const delay = 200 * time.Millisecond
-	began := time.Now()
-	registered := registerAfter(l.TCPAddress(), delay, "orders")
+	// The nsqd registers once the wait is blocked: the wait waited.
+	registered := registerWhenWaited(l, "orders")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	r, err := l.WaitForProducers(ctx, "orders", 1)
-	elapsed := time.Since(began)
 	switch v := (<-registered).(type) {
 	case error:
 		t.Fatalf("fake nsqd: %v", v)
@@ -153,8 +169,16 @@ func TestWaitForProducers(t *testing.T) {
 	if len(r.Producers) != 1 || r.Producers[0].Hostname != "outside" {
 		t.Errorf("WaitForProducers = %+v", r)
 	}
-	if elapsed < delay {
-		t.Errorf("answered after %v, before the registration (%v)", elapsed, delay)
+}
+
+func TestStartConfig(t *testing.T) {
+	l, err := lookupd.StartConfig(lookupd.Config{TCPAddress: "127.0.0.1:0", HTTPAddress: "127.0.0.1:0", LogLevel: "warn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Stop()
+	if l.TCPPort() == 0 || l.HTTPPort() == 0 || l.HTTPSPort() != 0 || l.HTTPSAddress() != "" {
+		t.Errorf("ports %d %d %d, HTTPSAddress %q", l.TCPPort(), l.HTTPPort(), l.HTTPSPort(), l.HTTPSAddress())
 	}
 }
 
