@@ -9,9 +9,11 @@
 pub mod duration;
 mod level;
 mod options;
+mod peer;
 mod specs;
 
 pub use level::Level;
+pub use peer::Peer;
 pub use options::{hostname, listen_addr, OptionError, Options, Value, SPECS};
 pub use specs::{spec, Kind};
 #[cfg(feature = "internals")]

@@ -165,6 +165,26 @@ options! {
     /// up to 30 s, and a margin.
     restart_grace: Duration = Duration::from_secs(45),
         help: "how long producers restored from the snapshot are answered before their nsqd identifies again";
+    /// Running lookupd instances (ours or Go's) whose view this one reads
+    /// before serving, and answers as if restored from a snapshot (ours).
+    bootstrap_from: Vec<String> = Vec::new(),
+        help: "HTTP addresses (host:port, http:// or https:// URLs) of running nsqlookupd to read the registry from before serving, comma-separated (empty: none)",
+        check: check_peers;
+    /// The most a bootstrap may take, reading every peer (ours).
+    bootstrap_timeout: Duration = Duration::from_secs(3),
+        help: "how long a bootstrap may take in all; what peers have not answered by then is done without";
+    /// Bearer token sent to bootstrap peers that require one for reads
+    /// (`-http-auth-reads`); empty: none (ours).
+    bootstrap_token: String = String::new(),
+        help: "bearer token sent to bootstrap peers (those run with -http-auth-reads) (empty: none)",
+        secret: true;
+    /// A file holding the bootstrap token, read at start (ours).
+    bootstrap_token_file: String = String::new(),
+        help: "read the bootstrap bearer token from this file";
+    /// PEM CA certificates that `https://` bootstrap peers' certificates are
+    /// verified against; empty: the system's (ours).
+    bootstrap_ca_file: String = String::new(),
+        help: "PEM file of the CA certificates https:// bootstrap peers are verified against (empty: the system's)";
 }
 
 impl fmt::Debug for Options {
@@ -296,6 +316,12 @@ impl Options {
                 }
             }
         }
+        if !self.bootstrap_token.is_empty() && !self.bootstrap_token_file.is_empty() {
+            return Err(err(
+                "bootstrap_token_file",
+                "give either a token or a token file, not both".into(),
+            ));
+        }
         if !self.http_auth_token.is_empty() && !self.http_auth_token_file.is_empty() {
             return Err(err(
                 "http_auth_token_file",
@@ -317,23 +343,47 @@ impl Options {
     /// The bearer token in force: the option's, or the token file's
     /// content (surrounding white space trimmed); empty when auth is off.
     pub fn auth_token(&self) -> Result<String, OptionError> {
-        if self.http_auth_token_file.is_empty() {
-            return Ok(self.http_auth_token.clone());
-        }
-        let text =
-            std::fs::read_to_string(&self.http_auth_token_file).map_err(|e| OptionError {
-                key: "http_auth_token_file".into(),
-                message: format!("{}: {e}", self.http_auth_token_file),
-            })?;
-        let token = text.trim().to_owned();
-        if token.is_empty() {
-            return Err(OptionError {
-                key: "http_auth_token_file".into(),
-                message: format!("{} is empty", self.http_auth_token_file),
-            });
-        }
-        Ok(token)
+        token(
+            &self.http_auth_token,
+            &self.http_auth_token_file,
+            "http_auth_token_file",
+        )
     }
+
+    /// The bearer token sent to bootstrap peers: the option's, or its
+    /// file's content; empty when none.
+    pub fn bootstrap_token(&self) -> Result<String, OptionError> {
+        token(
+            &self.bootstrap_token,
+            &self.bootstrap_token_file,
+            "bootstrap_token_file",
+        )
+    }
+}
+
+/// A token given directly, or read from a file (white space trimmed).
+fn token(given: &str, file: &str, key: &str) -> Result<String, OptionError> {
+    if file.is_empty() {
+        return Ok(given.to_owned());
+    }
+    let err = |message| OptionError {
+        key: key.into(),
+        message,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| err(format!("{file}: {e}")))?;
+    let token = text.trim().to_owned();
+    if token.is_empty() {
+        return Err(err(format!("{file} is empty")));
+    }
+    Ok(token)
+}
+
+/// Every bootstrap peer must be `host:port` or an `http://`/`https://` URL.
+fn check_peers(peers: &[String]) -> Result<(), String> {
+    for p in peers {
+        super::peer::Peer::parse(p)?;
+    }
+    Ok(())
 }
 
 /// Resolves a listen address as Go's `net.Listen("tcp", addr)` reads it:
