@@ -154,10 +154,15 @@ fn inconsistent_auth_options_are_refused() {
 
 #[test]
 fn tcp_allow_list_refuses_other_networks() {
-    let h = start_with(|o| o.tcp_allow = vec!["10.0.0.0/8".parse().unwrap()]);
+    let (h, log) = start_logged(|o| o.tcp_allow = vec!["10.0.0.0/8".parse().unwrap()]);
     let mut n = Nsqd::connect(&h);
     n.assert_closed();
-    eventually(|| h.state().conns.tcp.refused_network.load(Ordering::Relaxed) == 1);
+    // Counted before the refusal is logged.
+    log.wait_for("TCP: refused client", TIMEOUT);
+    assert_eq!(
+        h.state().conns.tcp.refused_network.load(Ordering::Relaxed),
+        1
+    );
     assert_eq!(
         get(&h, "/ping").body,
         b"OK",
@@ -180,10 +185,14 @@ fn tcp_allow_list_refuses_other_networks() {
 
 #[test]
 fn http_allow_list_refuses_other_networks() {
-    let h = start_with(|o| o.http_allow = vec!["::1".parse().unwrap()]);
+    let (h, log) = start_logged(|o| o.http_allow = vec!["::1".parse().unwrap()]);
     let mut c = HttpConn::open(h.http_addr());
     assert!(c.is_closed());
-    eventually(|| h.state().conns.http.refused_network.load(Ordering::Relaxed) == 1);
+    log.wait_for("HTTP: refused client", TIMEOUT);
+    assert_eq!(
+        h.state().conns.http.refused_network.load(Ordering::Relaxed),
+        1
+    );
     let mut n = Nsqd::connect(&h);
     assert_eq!(
         n.command("PING"),

@@ -22,6 +22,8 @@ fn a_hung_nsqd_is_dropped_named_and_counted() {
         let pinger = s.spawn(|| {
             while log.matching(SILENT).is_empty() {
                 assert_eq!(healthy.command("PING"), "OK");
+                // Paces the healthy nsqd's heartbeat (the behaviour under
+                // test), not synchronisation: the loop ends on the log line.
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
@@ -61,7 +63,8 @@ fn a_pinging_nsqd_is_never_dropped() {
     let (h, log) = start_logged(|o| o.producer_heartbeat_timeout = timeout);
     let mut n = Nsqd::registered(&h, 4151, &["orders"]);
     // PINGs a quarter of the deadline apart (nsqd's 15 s against 45 s is a
-    // third), through five deadlines.
+    // third), through five deadlines. The sleeps pace the nsqd's heartbeat,
+    // the behaviour under test; nothing waits on them.
     let until = Instant::now() + 5 * timeout;
     while Instant::now() < until {
         assert_eq!(n.command("PING"), "OK");
@@ -73,7 +76,7 @@ fn a_pinging_nsqd_is_never_dropped() {
         "{:?}",
         log.matching(SILENT)
     );
-    // Any traffic counts, not only PING.
+    // Any traffic counts, not only PING (paced the same way).
     let until = Instant::now() + 2 * timeout;
     let mut i = 0;
     while Instant::now() < until {

@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{eventually, get, post, start_with, strings, Daemon, Nsqd, BIN};
+use common::{get, post, start_logged_at, start_with, strings, Daemon, Nsqd, BIN, TIMEOUT};
 use lookupd::Handle;
 
 /// A fresh directory for one test, removed when dropped.
@@ -130,7 +130,11 @@ fn a_restart_answers_at_once_what_the_last_instance_held() {
 fn a_returning_nsqd_replaces_its_restored_registrations_and_the_rest_expire() {
     let dir = TempDir::new("return");
     populate(&dir);
-    let h = with_data(&dir, Duration::from_millis(800));
+    let path = dir.path().to_owned();
+    let (h, log) = start_logged_at(lookupd::Level::Info, move |o| {
+        o.data_path = path;
+        o.restart_grace = Duration::from_millis(800);
+    });
     // nsqd 4151 comes back, holding only `orders` now (no billing channel).
     let n = Nsqd::registered(&h, 4151, &["orders"]);
     let local = n.stream.local_addr().unwrap().to_string();
@@ -139,13 +143,18 @@ fn a_returning_nsqd_replaces_its_restored_registrations_and_the_rest_expire() {
     assert_eq!(v["producers"][0]["remote_address"], local.as_str());
     let nodes = get(&h, "/nodes").json();
     assert_eq!(nodes["producers"].as_array().unwrap().len(), 2);
-    // After the grace window: 5151 never came back, and the billing
-    // registration 4151 did not make again is gone.
-    eventually(|| producer_ports(&lookup(&h, "orders")) == [4151]);
-    eventually(|| {
-        let debug = get(&h, "/debug").body_str();
-        !debug.contains("channel:orders:billing")
-    });
+    // After the grace window (its end is logged once all is removed):
+    // 5151 never came back, and the billing registration 4151 did not
+    // make again is gone.
+    let over = log.wait_for("SNAPSHOT: grace window over", TIMEOUT);
+    assert!(
+        over.contains("1 restored producers removed, 1 restored registrations"),
+        "{over}"
+    );
+    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151]);
+    assert!(!get(&h, "/debug")
+        .body_str()
+        .contains("channel:orders:billing"));
     assert_eq!(
         strings(&lookup(&h, "orders")["channels"]),
         ["archive", "billing"],
@@ -283,6 +292,8 @@ fn sigkill_during_a_storm_never_leaves_an_unreadable_snapshot() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        // These sleeps are the test's subject, not synchronisation: a kill
+        // at a random moment, or a random instant into a write.
         if round % 2 == 0 {
             // At a random moment.
             std::thread::sleep(Duration::from_millis(100 + seed % 700));

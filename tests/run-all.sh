@@ -36,6 +36,51 @@ cargo clippy --all-targets -- -D warnings
 cargo clippy --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
+step "MSRV: no normal dependency needs a newer Rust than our rust-version"
+# A Rust dependent needs what lookupd's normal dependencies need (and their
+# build dependencies: build scripts are compiled by the same toolchain),
+# never its dev-dependencies (proptest 1.12, say, needs 1.88 and builds only
+# our tests). Every package reachable from lookupd through non-dev edges,
+# with every feature (capi brings cbindgen) and for every platform, must
+# declare a rust_version no newer than Cargo.toml's. The MSRV is 1.85: the
+# floor too, as hashbrown 0.17, indexmap 2, toml 1, tokio and zeroize in
+# that tree declare 1.85. Only one toolchain can be installed on these
+# machines, so nothing here builds with 1.85 itself: this check, and
+# clippy's incompatible_msrv lint above (std APIs newer than rust-version),
+# stand in for it.
+cargo metadata --format-version 1 --all-features | python3 -c '
+import json, sys
+meta = json.load(sys.stdin)
+pkgs = {p["id"]: p for p in meta["packages"]}
+nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
+root = next(p for p in meta["packages"] if p["name"] == "lookupd" and p["source"] is None)
+ver = lambda s: tuple(int(x) for x in (s.split(".") + ["0", "0"])[:3])
+ours = root["rust_version"]
+seen, todo = set(), [root["id"]]
+while todo:
+    for d in nodes[todo.pop()]["deps"]:
+        if {k["kind"] for k in d["dep_kinds"]} - {"dev"} and d["pkg"] not in seen:
+            seen.add(d["pkg"])
+            todo.append(d["pkg"])
+newer = sorted(
+    "%s %s needs Rust %s" % (pkgs[i]["name"], pkgs[i]["version"], pkgs[i]["rust_version"])
+    for i in seen
+    if pkgs[i]["rust_version"] and ver(pkgs[i]["rust_version"]) > ver(ours)
+)
+for line in newer:
+    print("MSRV: " + line + ", newer than our rust-version " + ours, file=sys.stderr)
+print("MSRV %s: %d normal dependencies checked, %d newer" % (ours, len(seen), len(newer)))
+sys.exit(1 if newer else 0)
+'
+
+# tests/tls.rs (and one C ABI test) make their certificate with the
+# openssl command line: from Debian, if missing.
+if ! command -v openssl >/dev/null 2>&1; then
+  step "installing openssl (Debian)"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq openssl >/dev/null
+fi
+
 step "Rust: unit, integration, property and doc tests (the black-box tests need the capi and internals features)"
 cargo test --all-features
 

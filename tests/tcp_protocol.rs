@@ -41,6 +41,8 @@ fn magic_split_across_writes() {
     let mut n = Nsqd::connect_raw(h.tcp_addr());
     for b in b"  V1" {
         n.send(&[*b]);
+        // Paces the writes so the bytes arrive apart (the behaviour under
+        // test); no event says the server has read one.
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert_eq!(n.command("PING"), "OK");

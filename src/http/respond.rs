@@ -12,6 +12,7 @@ use crate::access::{self, Verdict};
 use crate::instance::answers::{channel_arg, topic_arg, ApiError};
 use crate::instance::State;
 use crate::metrics::{self, HttpRoute};
+use crate::names::Name;
 
 /// How reading a request body ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,17 +196,13 @@ fn respond_with_args(
         HttpRoute::Channels => topic().map(|t| Some(state.channels_json(t))),
         HttpRoute::TopicCreate => topic().and_then(|t| state.create_topic(t)).map(|()| None),
         HttpRoute::TopicDelete => topic().and_then(|t| state.delete_topic(t)).map(|()| None),
-        HttpRoute::ChannelCreate | HttpRoute::ChannelDelete => {
-            // Go checks the topic fully before looking at the channel.
-            topic_and_channel(query).and_then(|(t, c)| {
-                if route == HttpRoute::ChannelCreate {
-                    state.create_channel(t, c)
-                } else {
-                    state.delete_channel(t, c)
-                }
-                .map(|()| None)
-            })
-        }
+        HttpRoute::ChannelCreate => topic_and_channel(query).map(|(t, c)| {
+            state.create_channel(&t, &c);
+            None
+        }),
+        HttpRoute::ChannelDelete => topic_and_channel(query)
+            .and_then(|(t, c)| state.delete_channel(&t, &c))
+            .map(|()| None),
         HttpRoute::TopicTombstone => topic().and_then(|t| {
             let node = arg("node", "MISSING_ARG_NODE")?;
             state.tombstone(t, node).map(|()| None)
@@ -229,16 +226,19 @@ fn respond_with_args(
     }
 }
 
-/// `topic` then `channel`, each present and valid, in Go's order of checks.
-fn topic_and_channel(query: &Query) -> Result<(&[u8], &[u8]), ApiError> {
+/// `topic` then `channel`, each present and valid, in Go's order of
+/// checks: the topic fully (MISSING_ARG_TOPIC, INVALID_ARG_TOPIC) before
+/// the channel (MISSING_ARG_CHANNEL, INVALID_ARG_CHANNEL). The only
+/// validation the names of a channel route get.
+fn topic_and_channel(query: &Query) -> Result<(Name, Name), ApiError> {
     let topic = query
         .get("topic")
         .ok_or(ApiError::bad_request("MISSING_ARG_TOPIC"))?;
-    topic_arg(topic)?;
+    let topic = topic_arg(topic)?;
     let channel = query
         .get("channel")
         .ok_or(ApiError::bad_request("MISSING_ARG_CHANNEL"))?;
-    channel_arg(channel)?;
+    let channel = channel_arg(channel)?;
     Ok((topic, channel))
 }
 
@@ -272,4 +272,57 @@ fn bad_request() -> Response<Body> {
     );
     h.insert(CONNECTION, HeaderValue::from_static("close"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Level;
+    use crate::logging::Logger;
+    use crate::Options;
+
+    fn quiet_state() -> State {
+        let opts = Options {
+            log_level: Level::Fatal,
+            ..Options::default()
+        };
+        State::new(opts, Logger::stderr(Level::Fatal, ""), 0, 0)
+    }
+
+    /// Go checks the topic fully (present, then valid) before it looks at
+    /// the channel, and reports the first failure.
+    #[test]
+    fn channel_routes_check_arguments_in_go_order() {
+        let state = quiet_state();
+        let cases = [
+            ("", "MISSING_ARG_TOPIC"),
+            ("channel=bad$", "MISSING_ARG_TOPIC"),
+            ("topic=bad$", "INVALID_ARG_TOPIC"),
+            ("topic=*&channel=bad$", "INVALID_ARG_TOPIC"),
+            ("topic=t", "MISSING_ARG_CHANNEL"),
+            ("topic=t&channel=", "INVALID_ARG_CHANNEL"),
+            ("topic=t&channel=*", "INVALID_ARG_CHANNEL"),
+        ];
+        for path in ["/channel/create", "/channel/delete"] {
+            for (query, message) in cases {
+                let target = format!("{path}?{query}");
+                let (status, body) = answer(&state, "POST", &target);
+                assert_eq!(status, 400, "{target}");
+                let expected = format!(r#"{{"message":"{message}"}}"#);
+                assert_eq!(String::from_utf8_lossy(&body), expected, "{target}");
+            }
+        }
+        assert_eq!(
+            answer(&state, "POST", "/channel/delete?topic=t&channel=c").0,
+            404
+        );
+        assert_eq!(
+            answer(&state, "POST", "/channel/create?topic=t&channel=c"),
+            (200, vec![])
+        );
+        assert_eq!(
+            answer(&state, "POST", "/channel/delete?topic=t&channel=c"),
+            (200, vec![])
+        );
+    }
 }

@@ -14,11 +14,11 @@ use serde::Serialize;
 
 use crate::address::Finding;
 use crate::clock::GO_ZERO_TIME_UNIX_NANOS;
+use crate::instance::State;
 use crate::json;
 use crate::logging::{logf, Level};
 use crate::names::Name;
 use crate::registry::{Lookup, PeerInfo, Producer};
-use crate::instance::State;
 use crate::version::NSQ_VERSION;
 
 /// An API failure: the HTTP status and the `message` of the JSON body.
@@ -497,10 +497,10 @@ impl State {
         Ok(())
     }
 
-    /// `POST /channel/create?topic=&channel=`.
-    pub fn create_channel(&self, topic: &[u8], channel: &[u8]) -> Result<(), ApiError> {
-        let topic = topic_arg(topic)?;
-        let channel = channel_arg(channel)?;
+    /// `POST /channel/create?topic=&channel=`, its arguments validated by
+    /// the caller ([`topic_arg`], then [`channel_arg`]: Go reports a bad
+    /// topic before a missing channel).
+    pub fn create_channel(&self, topic: &Name, channel: &Name) {
         logf!(
             self.log,
             Level::Info,
@@ -508,15 +508,13 @@ impl State {
         );
         // Go adds the two keys one after the other and logs both.
         logf!(self.log, Level::Info, "DB: adding topic({topic})");
-        self.write().create_channel(&topic, &channel);
-        Ok(())
+        self.write().create_channel(topic, channel);
     }
 
-    /// `POST /channel/delete?topic=&channel=`.
-    pub fn delete_channel(&self, topic: &[u8], channel: &[u8]) -> Result<(), ApiError> {
-        let topic = topic_arg(topic)?;
-        let channel = channel_arg(channel)?;
-        if !self.write().delete_channel(&topic, &channel) {
+    /// `POST /channel/delete?topic=&channel=`, its arguments validated as
+    /// for [`State::create_channel`].
+    pub fn delete_channel(&self, topic: &Name, channel: &Name) -> Result<(), ApiError> {
+        if !self.write().delete_channel(topic, channel) {
             return Err(CHANNEL_NOT_FOUND);
         }
         logf!(

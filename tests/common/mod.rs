@@ -35,6 +35,16 @@ pub fn start_with(f: impl FnOnce(&mut Options)) -> Handle {
     Handle::start(o).expect("start")
 }
 
+/// Starts an instance on a manual clock (moved only by
+/// `state().advance_clock`), with options adjusted by `f`: inactivity and
+/// tombstone lifetimes are then decided without the wall clock.
+pub fn start_manual(f: impl FnOnce(&mut Options)) -> Handle {
+    let mut o = test_options();
+    f(&mut o);
+    let log = lookupd::Logger::stderr(o.log_level, &o.log_prefix);
+    Handle::start_with_clock(o, log, lookupd::instance::clock::Clock::manual()).expect("start")
+}
+
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A fake nsqd: raw V1 over TCP.
@@ -140,25 +150,39 @@ impl Nsqd {
     }
 
     /// Closes the connection and waits until the server has dropped the
-    /// producer (its remote address is gone from /debug).
+    /// producer (woken by the registry's changes).
     pub fn disconnect(self, h: &Handle) {
         let local = self.stream.local_addr().unwrap().to_string();
         self.stream.shutdown(Shutdown::Both).ok();
         drop(self);
-        eventually(|| !get(h, "/debug").body_str().contains(&local));
+        wait_registry(h, TIMEOUT, |r| {
+            !r.all_producers()
+                .iter()
+                .any(|(p, _)| p.info().remote_address == local)
+        });
     }
 }
 
-/// Polls `f` until true (for effects that follow a socket close).
-pub fn eventually(mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while !f() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "condition not met in time"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+/// Waits until `cond` holds, looking again after each yield of the CPU
+/// (never a sleep). Only for the conditions no event announces, each named
+/// by `what` at its call: the count of waits for producers blocked now
+/// (`State::waiting`, `lookupd_waiting`), and a connection's place in the
+/// open-connection counters, given back just after its socket closed.
+/// Everything else waits for its event: [`wait_registry`],
+/// [`Log::wait_for`], a connection's close.
+pub fn spin_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not reached in time");
+        std::thread::yield_now();
     }
+}
+
+/// Waits until `n` waits for producers are blocked on the instance (each
+/// has looked, found too few producers and is listening for changes, so
+/// any change from now on reaches it).
+pub fn wait_parked(h: &Handle, n: usize) {
+    spin_until("waits blocked", || h.state().waiting() >= n);
 }
 
 /// A parsed HTTP response.
@@ -213,41 +237,7 @@ impl HttpConn {
 
     /// Reads one response; `head` when it answers a HEAD request.
     pub fn read(&mut self, head: bool) -> Response {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("status line");
-        let mut parts = line.trim_end().splitn(3, ' ');
-        let version = parts.next().unwrap_or_default().to_owned();
-        let status = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {line:?}"));
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            self.reader.read_line(&mut h).expect("header");
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').expect("header colon");
-            headers.push((k.to_owned(), v.trim().to_owned()));
-        }
-        let mut r = Response {
-            version,
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        if !head {
-            if let Some(len) = r.header("content-length") {
-                let mut body = vec![0; len.parse().unwrap()];
-                self.reader.read_exact(&mut body).unwrap();
-                r.body = body;
-            } else {
-                self.reader.read_to_end(&mut r.body).unwrap();
-            }
-        }
-        r
+        read_response(&mut self.reader, head)
     }
 
     /// Whether the server closed the connection (EOF within the timeout).
@@ -255,6 +245,46 @@ impl HttpConn {
         let mut buf = [0u8; 1];
         matches!(self.reader.read(&mut buf), Ok(0))
     }
+}
+
+/// Reads one HTTP/1 response from `reader` (any stream: plain TCP or
+/// TLS); `head` when it answers a HEAD request.
+pub fn read_response(reader: &mut impl BufRead, head: bool) -> Response {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let version = parts.next().unwrap_or_default().to_owned();
+    let status = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).expect("header");
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').expect("header colon");
+        headers.push((k.to_owned(), v.trim().to_owned()));
+    }
+    let mut r = Response {
+        version,
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if !head {
+        if let Some(len) = r.header("content-length") {
+            let mut body = vec![0; len.parse().unwrap()];
+            reader.read_exact(&mut body).unwrap();
+            r.body = body;
+        } else {
+            reader.read_to_end(&mut r.body).unwrap();
+        }
+    }
+    r
 }
 
 /// One request on its own connection.
@@ -294,6 +324,71 @@ pub fn strings(v: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_owned())
         .collect()
+}
+
+/// A self-signed certificate for 127.0.0.1 (and localhost) and its key,
+/// made by the `openssl` command line in a directory of their own,
+/// removed when dropped. Not a CA: a client that trusts this certificate
+/// accepts the server that presents it, and no other.
+pub struct TestCert {
+    dir: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl TestCert {
+    pub fn new(tag: &str) -> TestCert {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("lookupd-tls-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("openssl.cnf");
+        // Each its own subject, so a client trusting another one finds no
+        // issuer for it.
+        std::fs::write(
+            &config,
+            format!(
+                "[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n\
+                 [dn]\nCN = lookupd test {tag} {n}\n\
+                 [ext]\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n\
+                 basicConstraints = critical, CA:FALSE\n\
+                 keyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n"
+            ),
+        )
+        .unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let out = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "2", "-config"])
+            .arg(&config)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("the openssl command line (Debian: apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl req: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TestCert { dir, cert, key }
+    }
+
+    /// The certificate, as rustls takes it.
+    pub fn der(&self) -> futures_rustls::rustls::pki_types::CertificateDer<'static> {
+        use futures_rustls::rustls::pki_types::pem::PemObject as _;
+        futures_rustls::rustls::pki_types::CertificateDer::from_pem_file(&self.cert).unwrap()
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Raises this process's open-file soft limit to the hard limit, for tests
@@ -378,15 +473,20 @@ impl Daemon {
         assert_eq!(rc, 0);
     }
 
+    /// Waits for the daemon to exit (its stderr closes as it does), and
+    /// returns its exit code (-1 for a signal).
     pub fn wait(&mut self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("daemon did not exit"),
             }
-            assert!(Instant::now() < deadline, "daemon did not exit");
-            std::thread::sleep(Duration::from_millis(10));
         }
+        let status = self.child.wait().unwrap();
+        status.code().unwrap_or(-1)
     }
 }
 
@@ -454,10 +554,15 @@ impl Log {
 
 /// Starts an instance logging warnings and errors into a [`Log`].
 pub fn start_logged(f: impl FnOnce(&mut Options)) -> (Handle, Log) {
+    start_logged_at(Level::Warn, f)
+}
+
+/// Starts an instance logging at `level` into a [`Log`].
+pub fn start_logged_at(level: Level, f: impl FnOnce(&mut Options)) -> (Handle, Log) {
     let mut o = test_options();
     f(&mut o);
     let log = Log::default();
-    let h = Handle::start_with_logger(o, log.logger(Level::Warn)).expect("start");
+    let h = Handle::start_with_logger(o, log.logger(level)).expect("start");
     (h, log)
 }
 
