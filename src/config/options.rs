@@ -12,10 +12,10 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::specs::{at_least, Setting, Spec};
+use super::specs::{at_least, Setting, Spec, Value};
 use crate::access::Cidr;
 use crate::address::AddressPolicy;
-use crate::logging::Level;
+use super::Level;
 
 /// Declares every option once: its field (type, default, doc) and its
 /// help. From the one row come the field of [`Options`], its default,
@@ -45,7 +45,7 @@ macro_rules! options {
         }
 
         /// Every option, Go's first.
-        pub const SPECS: &[Spec] = &[$(
+        pub const SPECS: &[Spec<Options>] = &[$(
             Spec {
                 name: stringify!($field),
                 kind: <$ty as Setting>::KIND,
@@ -187,6 +187,11 @@ options! {
         help: "PEM file of the CA certificates https:// bootstrap peers are verified against (empty: the system's)";
 }
 
+/// Looks an option up by underscore name.
+pub fn spec(name: &str) -> Option<&'static Spec<Options>> {
+    SPECS.iter().find(|s| s.name == name)
+}
+
 impl fmt::Debug for Options {
     /// Every option by name; secrets are redacted.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -201,23 +206,6 @@ impl fmt::Debug for Options {
         }
         d.finish()
     }
-}
-
-/// A value as it arrives from a flag, a TOML file or JSON.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    /// A string (every flag value is one).
-    Text(&'a str),
-    /// An integer.
-    Int(i64),
-    /// A float.
-    Float(f64),
-    /// A boolean.
-    Bool(bool),
-    /// A list of strings.
-    Items(&'a [String]),
-    /// Anything else (array, table, null, date); named for the error.
-    Other(&'static str),
 }
 
 /// A bad option: which one and why.
@@ -240,7 +228,7 @@ impl std::error::Error for OptionError {}
 impl Options {
     /// Sets one option by its underscore name.
     pub(crate) fn set(&mut self, key: &str, value: Value<'_>) -> Result<(), OptionError> {
-        let spec = super::specs::spec(key).ok_or_else(|| OptionError {
+        let spec = spec(key).ok_or_else(|| OptionError {
             key: key.to_owned(),
             message: "unknown option".into(),
         })?;
@@ -253,7 +241,7 @@ impl Options {
     /// The current value of an option, as `-help` shows defaults (a
     /// secret is shown too: this is for the binary's own use).
     pub(crate) fn display(&self, key: &str) -> String {
-        super::specs::spec(key).map_or_else(String::new, |s| (s.show)(self))
+        spec(key).map_or_else(String::new, |s| (s.show)(self))
     }
 
     /// Sets options from a JSON object (the C ABI's configuration).
