@@ -497,3 +497,34 @@ fn the_binary_tells_systemd_it_is_ready_and_stopping() {
     assert!(child.wait().unwrap().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn https_peers_are_verified_against_the_ca_file() {
+    let cert = TestCert::new("bootstrap");
+    let peer = start_with({
+        let (c, k) = (cert.cert.clone(), cert.key.clone());
+        move |o| {
+            o.https_address = "127.0.0.1:0".into();
+            o.tls_cert = c.to_str().unwrap().into();
+            o.tls_key = k.to_str().unwrap().into();
+        }
+    });
+    let _a = Nsqd::registered(&peer, 4151, &["orders"]);
+    let from = vec![format!("https://{}", peer.https_addr().unwrap())];
+    let ca = cert.cert.to_str().unwrap().to_owned();
+    let (h, log) = booted(&from, move |o| o.bootstrap_ca_file = ca);
+    assert!(
+        log.matching("BOOTSTRAP").is_empty(),
+        "{:?}",
+        log.matching("")
+    );
+    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151]);
+    h.stop();
+    // Against the system's CAs the certificate is nobody's.
+    let (h, log) = booted(&from, |_| {});
+    let line = log.wait_for("BOOTSTRAP: peer", WAIT);
+    assert!(line.to_lowercase().contains("certificate"), "{line}");
+    assert_eq!(lookup_status(&h, "orders"), 404);
+    h.stop();
+    peer.stop();
+}
