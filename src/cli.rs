@@ -107,13 +107,26 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 1;
         }
     };
+    // Serving: any restore and bootstrap are done, the listeners open.
+    tell_supervisor(&log, "READY=1");
     let signal = signals.wait();
     log.log(
         Level::Info,
         format_args!("received signal {signal}, stopping"),
     );
+    tell_supervisor(&log, "STOPPING=1");
     handle.stop();
     0
+}
+
+/// `sd_notify` for `Type=notify` units; nothing without `$NOTIFY_SOCKET`.
+fn tell_supervisor(log: &Logger, state: &str) {
+    if let Err(e) = os::notify_supervisor(state) {
+        log.log(
+            Level::Warn,
+            format_args!("cannot tell the service manager {state} through $NOTIFY_SOCKET - {e}"),
+        );
+    }
 }
 
 /// Flags that are not options.
@@ -505,7 +518,8 @@ mod tests {
     #[test]
     fn usage_lists_every_flag() {
         let u = usage();
-        assert!(u.starts_with("Usage of nsqlookupd:\n  -broadcast-address string\n"));
+        assert!(u.starts_with("Usage of nsqlookupd:\n  -bootstrap-ca-file string\n"));
+        assert!(u.contains("\n  -broadcast-address string\n"));
         assert!(u.contains("  -tombstone-lifetime duration\n    \tduration of time a producer will remain tombstoned if registration remains (default 45s)\n"));
         assert!(u.contains("(default \"0.0.0.0:4160\")"));
         assert!(u.contains("  -version\n    \tprint version string\n"));

@@ -50,7 +50,8 @@
 //! - Service: `tcp` (the V1 codec and one nsqd connection), `http`
 //!   (routing, one connection), `instance` (what an instance shares, its
 //!   answers, its waits and address checks), `persist` (the snapshot on
-//!   disk), `metrics`, `logging`, and `server` (bind, then a
+//!   disk), `bootstrap` (the registry of running peers, read before
+//!   serving), `metrics`, `logging`, and `server` (bind, then a
 //!   runtime-agnostic serving future).
 //! - Surfaces: [`Handle`] (an instance on its own threads), [`Queries`],
 //!   `ffi` (the C ABI, feature `capi`), and [`cli`], the `nsqlookupd`
@@ -72,8 +73,8 @@ macro_rules! internal {
 }
 
 internal!(
-    access, address, clock, config, handle, http, instance, json, logging, metrics, names, os,
-    persist, queries, registry, server, tcp, version,
+    access, address, bootstrap, clock, config, handle, http, instance, json, logging, metrics,
+    names, os, persist, queries, registry, server, tcp, version,
 );
 
 pub mod cli;

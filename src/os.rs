@@ -97,6 +97,35 @@ pub(crate) fn raise_fd_limit() {
     }
 }
 
+/// Tells the service manager how the daemon is doing, by systemd's
+/// `sd_notify` protocol: one datagram (`READY=1`, `STOPPING=1`) to the
+/// unix socket `$NOTIFY_SOCKET` names (a path, or `@name` in the abstract
+/// namespace). Nothing when the variable is not set; a failure is
+/// returned for the caller to log.
+pub(crate) fn notify_supervisor(state: &str) -> io::Result<bool> {
+    use std::os::unix::net::UnixDatagram;
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(false);
+    };
+    let socket = UnixDatagram::unbound()?;
+    let bytes = target.as_encoded_bytes();
+    match bytes.strip_prefix(b"@") {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(name) => {
+            #[cfg(target_os = "android")]
+            use std::os::android::net::SocketAddrExt;
+            #[cfg(target_os = "linux")]
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            socket.send_to_addr(state.as_bytes(), &addr)?;
+        }
+        _ => {
+            socket.send_to(state.as_bytes(), &target)?;
+        }
+    }
+    Ok(true)
+}
+
 /// SIGINT and SIGTERM, blocked so that they queue for [`StopSignals::wait`]
 /// instead of killing the process.
 pub(crate) struct StopSignals(libc::sigset_t);

@@ -146,7 +146,7 @@ fn a_returning_nsqd_replaces_its_restored_registrations_and_the_rest_expire() {
     // After the grace window (its end is logged once all is removed):
     // 5151 never came back, and the billing registration 4151 did not
     // make again is gone.
-    let over = log.wait_for("SNAPSHOT: grace window over", TIMEOUT);
+    let over = log.wait_for("RESTORE: grace window over", TIMEOUT);
     assert!(
         over.contains("1 restored producers removed, 1 restored registrations"),
         "{over}"

@@ -9,10 +9,12 @@
 pub mod duration;
 mod level;
 mod options;
+mod peer;
 mod specs;
 
 pub use level::Level;
-pub use options::{hostname, listen_addr, OptionError, Options, Value, SPECS};
-pub use specs::{spec, Kind};
+pub use peer::Peer;
+pub use options::{hostname, listen_addr, spec, OptionError, Options, SPECS};
+pub use specs::{Kind, Value};
 #[cfg(feature = "internals")]
 pub use specs::Spec;

@@ -12,10 +12,10 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::specs::{at_least, Setting, Spec};
+use super::specs::{at_least, Setting, Spec, Value};
 use crate::access::Cidr;
 use crate::address::AddressPolicy;
-use crate::logging::Level;
+use super::Level;
 
 /// Declares every option once: its field (type, default, doc) and its
 /// help. From the one row come the field of [`Options`], its default,
@@ -45,7 +45,7 @@ macro_rules! options {
         }
 
         /// Every option, Go's first.
-        pub const SPECS: &[Spec] = &[$(
+        pub const SPECS: &[Spec<Options>] = &[$(
             Spec {
                 name: stringify!($field),
                 kind: <$ty as Setting>::KIND,
@@ -165,6 +165,31 @@ options! {
     /// up to 30 s, and a margin.
     restart_grace: Duration = Duration::from_secs(45),
         help: "how long producers restored from the snapshot are answered before their nsqd identifies again";
+    /// Running lookupd instances (ours or Go's) whose view this one reads
+    /// before serving, and answers as if restored from a snapshot (ours).
+    bootstrap_from: Vec<String> = Vec::new(),
+        help: "HTTP addresses (host:port, http:// or https:// URLs) of running nsqlookupd to read the registry from before serving, comma-separated (empty: none)",
+        check: check_peers;
+    /// The most a bootstrap may take, reading every peer (ours).
+    bootstrap_timeout: Duration = Duration::from_secs(3),
+        help: "how long a bootstrap may take in all; what peers have not answered by then is done without";
+    /// Bearer token sent to bootstrap peers that require one for reads
+    /// (`-http-auth-reads`); empty: none (ours).
+    bootstrap_token: String = String::new(),
+        help: "bearer token sent to bootstrap peers (those run with -http-auth-reads) (empty: none)",
+        secret: true;
+    /// A file holding the bootstrap token, read at start (ours).
+    bootstrap_token_file: String = String::new(),
+        help: "read the bootstrap bearer token from this file";
+    /// PEM CA certificates that `https://` bootstrap peers' certificates are
+    /// verified against; empty: the system's (ours).
+    bootstrap_ca_file: String = String::new(),
+        help: "PEM file of the CA certificates https:// bootstrap peers are verified against (empty: the system's)";
+}
+
+/// Looks an option up by underscore name.
+pub fn spec(name: &str) -> Option<&'static Spec<Options>> {
+    SPECS.iter().find(|s| s.name == name)
 }
 
 impl fmt::Debug for Options {
@@ -181,23 +206,6 @@ impl fmt::Debug for Options {
         }
         d.finish()
     }
-}
-
-/// A value as it arrives from a flag, a TOML file or JSON.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    /// A string (every flag value is one).
-    Text(&'a str),
-    /// An integer.
-    Int(i64),
-    /// A float.
-    Float(f64),
-    /// A boolean.
-    Bool(bool),
-    /// A list of strings.
-    Items(&'a [String]),
-    /// Anything else (array, table, null, date); named for the error.
-    Other(&'static str),
 }
 
 /// A bad option: which one and why.
@@ -220,7 +228,7 @@ impl std::error::Error for OptionError {}
 impl Options {
     /// Sets one option by its underscore name.
     pub(crate) fn set(&mut self, key: &str, value: Value<'_>) -> Result<(), OptionError> {
-        let spec = super::specs::spec(key).ok_or_else(|| OptionError {
+        let spec = spec(key).ok_or_else(|| OptionError {
             key: key.to_owned(),
             message: "unknown option".into(),
         })?;
@@ -233,7 +241,7 @@ impl Options {
     /// The current value of an option, as `-help` shows defaults (a
     /// secret is shown too: this is for the binary's own use).
     pub(crate) fn display(&self, key: &str) -> String {
-        super::specs::spec(key).map_or_else(String::new, |s| (s.show)(self))
+        spec(key).map_or_else(String::new, |s| (s.show)(self))
     }
 
     /// Sets options from a JSON object (the C ABI's configuration).
@@ -296,6 +304,12 @@ impl Options {
                 }
             }
         }
+        if !self.bootstrap_token.is_empty() && !self.bootstrap_token_file.is_empty() {
+            return Err(err(
+                "bootstrap_token_file",
+                "give either a token or a token file, not both".into(),
+            ));
+        }
         if !self.http_auth_token.is_empty() && !self.http_auth_token_file.is_empty() {
             return Err(err(
                 "http_auth_token_file",
@@ -317,23 +331,47 @@ impl Options {
     /// The bearer token in force: the option's, or the token file's
     /// content (surrounding white space trimmed); empty when auth is off.
     pub fn auth_token(&self) -> Result<String, OptionError> {
-        if self.http_auth_token_file.is_empty() {
-            return Ok(self.http_auth_token.clone());
-        }
-        let text =
-            std::fs::read_to_string(&self.http_auth_token_file).map_err(|e| OptionError {
-                key: "http_auth_token_file".into(),
-                message: format!("{}: {e}", self.http_auth_token_file),
-            })?;
-        let token = text.trim().to_owned();
-        if token.is_empty() {
-            return Err(OptionError {
-                key: "http_auth_token_file".into(),
-                message: format!("{} is empty", self.http_auth_token_file),
-            });
-        }
-        Ok(token)
+        token(
+            &self.http_auth_token,
+            &self.http_auth_token_file,
+            "http_auth_token_file",
+        )
     }
+
+    /// The bearer token sent to bootstrap peers: the option's, or its
+    /// file's content; empty when none.
+    pub fn bootstrap_token(&self) -> Result<String, OptionError> {
+        token(
+            &self.bootstrap_token,
+            &self.bootstrap_token_file,
+            "bootstrap_token_file",
+        )
+    }
+}
+
+/// A token given directly, or read from a file (white space trimmed).
+fn token(given: &str, file: &str, key: &str) -> Result<String, OptionError> {
+    if file.is_empty() {
+        return Ok(given.to_owned());
+    }
+    let err = |message| OptionError {
+        key: key.into(),
+        message,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| err(format!("{file}: {e}")))?;
+    let token = text.trim().to_owned();
+    if token.is_empty() {
+        return Err(err(format!("{file} is empty")));
+    }
+    Ok(token)
+}
+
+/// Every bootstrap peer must be `host:port` or an `http://`/`https://` URL.
+fn check_peers(peers: &[String]) -> Result<(), String> {
+    for p in peers {
+        super::peer::Peer::parse(p)?;
+    }
+    Ok(())
 }
 
 /// Resolves a listen address as Go's `net.Listen("tcp", addr)` reads it:

@@ -8,10 +8,9 @@
 use std::time::Duration;
 
 use super::duration;
-use super::options::{Options, Value};
 use crate::access::Cidr;
 use crate::address::AddressPolicy;
-use crate::logging::Level;
+use super::Level;
 
 /// The kind of value an option takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +47,9 @@ impl Kind {
     }
 }
 
-/// One option: its name, kind and help, and how it is set and shown.
-#[derive(Clone, Copy)]
-pub struct Spec {
+/// One option of an options struct `O`: its name, kind and help, and how
+/// it is set and shown.
+pub struct Spec<O: 'static> {
     /// The underscore name (TOML and JSON key); flags use dashes instead.
     pub name: &'static str,
     /// What it takes.
@@ -59,11 +58,11 @@ pub struct Spec {
     pub help: &'static str,
     /// Whether its value is a secret, never shown.
     pub secret: bool,
-    pub(super) set: fn(&mut Options, Value<'_>) -> Result<(), String>,
-    pub(super) show: fn(&Options) -> String,
+    pub(super) set: fn(&mut O, Value<'_>) -> Result<(), String>,
+    pub(super) show: fn(&O) -> String,
 }
 
-impl std::fmt::Debug for Spec {
+impl<O> std::fmt::Debug for Spec<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spec")
             .field("name", &self.name)
@@ -72,9 +71,22 @@ impl std::fmt::Debug for Spec {
     }
 }
 
-/// Looks an option up by underscore name.
-pub fn spec(name: &str) -> Option<&'static Spec> {
-    super::options::SPECS.iter().find(|s| s.name == name)
+
+/// A value as it arrives from a flag, a TOML file or JSON.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// A string (every flag value is one).
+    Text(&'a str),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A list of strings.
+    Items(&'a [String]),
+    /// Anything else (array, table, null, date); named for the error.
+    Other(&'static str),
 }
 
 /// A type an option can have: its kind, how a value is read, how it is

@@ -76,6 +76,27 @@ const BUCKETS: &[f64] = &[
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// What the bootstrap from running peers (`-bootstrap-from`) brought in.
+#[derive(Debug, Default)]
+pub struct BootstrapStats {
+    /// How long it took, in nanoseconds (0: none ran).
+    pub nanos: AtomicU64,
+    /// Producers restored.
+    pub producers: AtomicU64,
+    /// Topic keys added.
+    pub topics: AtomicU64,
+    /// Channel keys added.
+    pub channels: AtomicU64,
+    /// Registrations added.
+    pub registrations: AtomicU64,
+    /// Tombstones set.
+    pub tombstones: AtomicU64,
+    /// Peers that gave nothing.
+    pub peers_failed: AtomicU64,
+    /// Topics whose channels were not read before the deadline.
+    pub channels_unread: AtomicU64,
+}
+
 /// How the snapshots of the registry (`-data-path`) are going.
 #[derive(Debug, Default)]
 pub struct SnapshotStats {
@@ -104,6 +125,8 @@ pub struct Metrics {
     bounds: [AtomicU64; Bound::COUNT],
     /// The snapshot writer's figures.
     pub snapshots: SnapshotStats,
+    /// The bootstrap's figures.
+    pub bootstrap: BootstrapStats,
 }
 
 impl Default for Metrics {
@@ -115,6 +138,7 @@ impl Default for Metrics {
             tcp_errors: [const { AtomicU64::new(0) }; TcpError::COUNT],
             bounds: [const { AtomicU64::new(0) }; Bound::COUNT],
             snapshots: SnapshotStats::default(),
+            bootstrap: BootstrapStats::default(),
         }
     }
 }

@@ -180,6 +180,37 @@ impl Metrics {
             "When the last snapshot was written (Unix seconds; 0: never)",
             gauge(snap.last_success_unix.load(Ordering::Relaxed) as usize),
         );
+        let boot = &self.bootstrap;
+        let load = |a: &std::sync::atomic::AtomicU64| gauge(a.load(Ordering::Relaxed) as usize);
+        r.register(
+            "bootstrap_duration_seconds",
+            "How long the bootstrap from running peers took at start (0: none ran)",
+            ConstGauge::new(boot.nanos.load(Ordering::Relaxed) as f64 / 1e9),
+        );
+        r.register(
+            "bootstrap_restored",
+            "What the bootstrap from running peers brought in",
+            Labeled::gauges(
+                "kind",
+                vec![
+                    ("producers", boot.producers.load(Ordering::Relaxed)),
+                    ("topics", boot.topics.load(Ordering::Relaxed)),
+                    ("channels", boot.channels.load(Ordering::Relaxed)),
+                    ("registrations", boot.registrations.load(Ordering::Relaxed)),
+                    ("tombstones", boot.tombstones.load(Ordering::Relaxed)),
+                ],
+            ),
+        );
+        r.register(
+            "bootstrap_peers_failed",
+            "Bootstrap peers that could not be read (unreachable, slow, refusing or answering garbage)",
+            load(&boot.peers_failed),
+        );
+        r.register(
+            "bootstrap_channels_unread",
+            "Topics whose channels the bootstrap could not read before its deadline",
+            load(&boot.channels_unread),
+        );
         let mut out = String::with_capacity(8192);
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &r);

@@ -34,20 +34,28 @@ pub fn prepare(dir: &Path) -> Result<(), String> {
     written.map_err(|e| format!("cannot write in {shown}: {e}"))
 }
 
-/// Replaces the snapshot in `dir` with `bytes`, atomically.
+/// Replaces the snapshot in `dir` with `bytes`, atomically. When that
+/// fails (a full disk, say), the temporary file is removed: it would hold
+/// the space until the next start, and the previous snapshot stays.
 pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(TEMPORARY);
+    let written = write_tmp(&tmp, bytes).and_then(|()| fs::rename(&tmp, path(dir)));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The rename itself is durable once the directory is.
+    File::open(dir)?.sync_all()
+}
+
+fn write_tmp(tmp: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&tmp)?;
+        .open(tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path(dir))?;
-    // The rename itself is durable once the directory is.
-    File::open(dir)?.sync_all()
+    f.sync_all()
 }
 
 /// The snapshot's bytes, or `None` when there is none.
@@ -106,6 +114,53 @@ mod tests {
         assert_eq!(fs::read(&first).unwrap(), b"two");
         assert_eq!(read(&dir).unwrap(), None);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_the_last_snapshot() {
+        let dir = scratch("fail");
+        prepare(&dir).unwrap();
+        write(&dir, b"good").unwrap();
+        // The rename cannot replace a directory that holds something.
+        let aside = dir.join("good");
+        fs::rename(path(&dir), &aside).unwrap();
+        fs::create_dir(path(&dir)).unwrap();
+        fs::write(path(&dir).join("x"), b"x").unwrap();
+        assert!(write(&dir, b"new").is_err());
+        assert!(!dir.join(TEMPORARY).exists(), "temporary file left behind");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The case met in the field: a full disk (a 512 KiB tmpfs as the data
+    /// path). Needs root to mount; says so and skips otherwise.
+    #[test]
+    fn a_full_disk_keeps_the_last_snapshot_and_frees_its_space() {
+        let dir = scratch("full");
+        fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED: cannot mount a tmpfs (needs root)");
+            let _ = fs::remove_dir_all(&dir);
+            return;
+        }
+        let outcome = std::panic::catch_unwind(|| {
+            write(&dir, &[1; 100 * 1024]).unwrap();
+            let e = write(&dir, &[2; 600 * 1024]).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+            assert!(!dir.join(TEMPORARY).exists(), "temporary file left behind");
+            assert_eq!(read(&dir).unwrap().unwrap(), vec![1; 100 * 1024]);
+            // The space is free again: a snapshot that fits is written.
+            write(&dir, &[3; 300 * 1024]).unwrap();
+        });
+        let _ = std::process::Command::new("umount").arg(&dir).status();
+        let _ = fs::remove_dir_all(&dir);
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     #[test]

@@ -378,7 +378,7 @@ pub async fn end_grace(state: Arc<State>, until: Instant) {
     logf!(
         state.log,
         Level::Info,
-        "SNAPSHOT: grace window over: {gone} restored producers removed, {dropped} restored registrations not registered again removed"
+        "RESTORE: grace window over: {gone} restored producers removed, {dropped} restored registrations not registered again removed"
     );
     state.trimmer.soon();
 }

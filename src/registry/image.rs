@@ -57,8 +57,6 @@ pub struct ImageTombstone {
     pub age: Duration,
 }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 /// An image of the registry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Image {

@@ -466,6 +466,12 @@ impl Registry {
         self.producers.get(slot).map(|e| &e.producer)
     }
 
+    /// The producer with this id, if it is in the table.
+    pub(super) fn producer_by_id(&self, id: ProducerId) -> Option<&Arc<Producer>> {
+        let slot = self.producers.slot(id)?;
+        self.producers.get(slot).map(|e| &e.producer)
+    }
+
     /// How many producers' advertised addresses failed the check.
     pub fn unreachable_producers(&self) -> usize {
         self.producers

@@ -66,8 +66,11 @@ pub struct GraceStep {
 }
 
 impl Registry {
-    /// Adds a producer read from a snapshot (answered as if connected
-    /// until its nsqd identifies again or the grace window ends).
+    /// Adds a producer read from a snapshot or a peer's view (answered as
+    /// if connected until its nsqd identifies again or the grace window
+    /// ends). A producer already restored with the same broadcast address
+    /// and ports (known to the snapshot and a peer, or to two peers) is the
+    /// same nsqd: its id is given, with the later of the two last pings.
     pub(super) fn add_restored(
         &mut self,
         info: PeerInfo,
@@ -75,6 +78,14 @@ impl Registry {
         answer: Answer,
     ) -> ProducerId {
         let key = node_key(&info);
+        if let Some(&id) = self.restoration.by_node.get(&key).and_then(|ids| ids.first()) {
+            if let Some(p) = self.producer_by_id(id) {
+                if p.last_update() < last_update {
+                    p.touch(last_update);
+                }
+            }
+            return id;
+        }
         let producer = self.add_producer(info, last_update, Origin::Restored, Some(answer));
         let id = producer.id();
         self.restoration.by_node.entry(key).or_default().push(id);

@@ -32,6 +32,7 @@ use futures_rustls::TlsAcceptor;
 use smol::future;
 use smol::Executor;
 
+use crate::bootstrap;
 use crate::config::{OptionError, Options};
 use crate::logging::{logf, Level, Logger};
 use crate::persist;
@@ -134,6 +135,7 @@ impl Lookupd {
     fn bind_inner(opts: Options, log: Logger, clock: Clock) -> Result<Lookupd, StartError> {
         opts.validate()?;
         let token = opts.auth_token()?;
+        let bootstrap_token = opts.bootstrap_token()?;
         let tls = if opts.https_address.is_empty() {
             None
         } else {
@@ -171,12 +173,15 @@ impl Lookupd {
         let mut state = State::with_clock(opts, log, tcp_addr.port(), http_addr.port(), clock);
         state.auth_token = token;
         // Before serving: restored producers are answered from the first
-        // request on.
-        let grace_until = if state.opts.data_path.is_empty() {
+        // request on. The snapshot first, then the peers' views merged in
+        // (a producer both know is one producer).
+        let restored = if state.opts.data_path.is_empty() {
             None
         } else {
             persist::restore(&state)
         };
+        let booted = bootstrap::bootstrap(&state, &bootstrap_token);
+        let grace_until = restored.max(booted);
         Ok(Lookupd {
             grace_until,
             state: Arc::new(state),
