@@ -114,9 +114,9 @@ impl std::hash::Hash for Name {
     }
 }
 
+/// Whether `name` ends in `#ephemeral`.
 #[cfg(any(test, feature = "internals"))]
 #[cfg_attr(not(feature = "internals"), allow(dead_code))]
-/// Whether `name` ends in `#ephemeral`.
 pub fn is_ephemeral(name: &str) -> bool {
     name.ends_with(EPHEMERAL_SUFFIX)
 }

@@ -140,13 +140,16 @@ fn a_new_instance_answers_at_once_what_a_peer_of_ours_holds() {
 #[test]
 fn producers_whose_nsqd_do_not_come_back_leave_when_the_grace_window_ends() {
     let (peer, a, b) = populated_peer();
-    let mut o = test_options();
-    o.bootstrap_from = vec![peer.http_addr().to_string()];
-    o.restart_grace = Duration::from_millis(300);
-    let log = Log::default();
-    let h = Handle::start_with_logger(o, log.logger(lookupd::Level::Info)).unwrap();
+    let from = vec![peer.http_addr().to_string()];
+    // On a manual clock: the window ends when the test moves the clock.
+    let (h, log) = start_logged_manual(lookupd::Level::Info, move |o| {
+        o.bootstrap_from = from;
+        o.restart_grace = Duration::from_secs(45);
+    });
     // Only 4151 comes back.
     let n = Nsqd::registered(&h, 4151, &["orders billing"]);
+    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151, 5151]);
+    h.state().advance_clock(Duration::from_secs(45));
     log.wait_for("grace window over", WAIT);
     assert_eq!(producer_ports(&lookup(&h, "orders")), [4151]);
     n.disconnect(&h);

@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{get, post, start_logged_at, start_with, strings, Daemon, Nsqd, BIN, TIMEOUT};
+use common::{get, post, start_logged_manual, start_with, strings, Daemon, Nsqd, BIN, TIMEOUT};
 use lookupd::Handle;
 
 /// A fresh directory for one test, removed when dropped.
@@ -131,9 +131,11 @@ fn a_returning_nsqd_replaces_its_restored_registrations_and_the_rest_expire() {
     let dir = TempDir::new("return");
     populate(&dir);
     let path = dir.path().to_owned();
-    let (h, log) = start_logged_at(lookupd::Level::Info, move |o| {
+    // The grace window runs on the instance's clock: it ends when the test
+    // moves the clock past it, after the nsqd came back.
+    let (h, log) = start_logged_manual(lookupd::Level::Info, move |o| {
         o.data_path = path;
-        o.restart_grace = Duration::from_millis(800);
+        o.restart_grace = Duration::from_secs(45);
     });
     // nsqd 4151 comes back, holding only `orders` now (no billing channel).
     let n = Nsqd::registered(&h, 4151, &["orders"]);
@@ -146,6 +148,7 @@ fn a_returning_nsqd_replaces_its_restored_registrations_and_the_rest_expire() {
     // After the grace window (its end is logged once all is removed):
     // 5151 never came back, and the billing registration 4151 did not
     // make again is gone.
+    h.state().advance_clock(Duration::from_secs(45));
     let over = log.wait_for("RESTORE: grace window over", TIMEOUT);
     assert!(
         over.contains("1 restored producers removed, 1 restored registrations"),

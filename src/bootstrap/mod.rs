@@ -37,7 +37,7 @@ use futures_rustls::rustls::pki_types::pem::PemObject;
 use futures_rustls::rustls::pki_types::CertificateDer;
 use futures_rustls::rustls::{crypto, ClientConfig, RootCertStore};
 
-use crate::clock::nanos;
+use crate::clock::{nanos, Timestamp};
 use crate::config::{duration, Options, Peer};
 use crate::instance::State;
 use crate::logging::{logf, Level};
@@ -93,7 +93,7 @@ pub struct Outcome {
 /// Reads every peer of `-bootstrap-from` into `state`'s registry (before
 /// anything is served). Returns when the grace window of the producers it
 /// restored ends, if it restored any.
-pub fn bootstrap(state: &State, token: &str) -> Option<Instant> {
+pub fn bootstrap(state: &State, token: &str) -> Option<Timestamp> {
     let opts = &state.opts;
     if opts.bootstrap_from.is_empty() {
         return None;
@@ -159,7 +159,7 @@ pub fn bootstrap(state: &State, token: &str) -> Option<Instant> {
         peers.len(),
         duration::format(outcome.took)
     );
-    (outcome.producers > 0).then(|| Instant::now() + opts.restart_grace)
+    (outcome.producers > 0).then(|| state.now().plus(opts.restart_grace))
 }
 
 /// Puts what a bootstrap brought in into the metrics.

@@ -116,12 +116,12 @@ fn refuse(state: &State, route: HttpRoute, auth: Option<&[u8]>) -> Option<Respon
     }
 }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 /// The status and body an HTTP request line would get, without a socket:
 /// the entry point of the fuzz target and property tests for HTTP query
 /// handling. `target` is the request target, path and query.
 #[doc(hidden)]
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub fn answer(state: &State, method: &str, target: &str) -> (u16, Vec<u8>) {
     let Ok(method) = Method::from_bytes(method.as_bytes()) else {
         return (400, Vec::new());

@@ -20,10 +20,10 @@ impl Clock {
         Clock(None)
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// A clock that starts at the system's now and moves only by
     /// [`Clock::advance`].
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn manual() -> Clock {
         Clock(Some(Arc::new(AtomicU64::new(Timestamp::now().0))))
     }
@@ -36,17 +36,15 @@ impl Clock {
         }
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Moves a manual clock forward (a system clock moves by itself).
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn advance(&self, by: std::time::Duration) {
         if let Some(t) = &self.0 {
             t.fetch_add(crate::clock::nanos(by), Ordering::SeqCst);
         }
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Whether it moves only when told to.
     pub fn is_manual(&self) -> bool {
         self.0.is_some()

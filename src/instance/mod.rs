@@ -144,8 +144,27 @@ impl State {
         self.clock.now()
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    /// Resolves once the instance's clock reads `at` or later: a timer on
+    /// the system's clock; on a manual one, when a test moves it there
+    /// (so nothing waits on real time that the test's clock has not
+    /// reached, nor spins once real time has passed it).
+    pub async fn until(&self, at: Timestamp) {
+        if !self.clock.is_manual() {
+            async_io::Timer::at(at.instant()).await;
+            return;
+        }
+        let waiter = self.changes.waiter();
+        loop {
+            let moved = waiter.listen();
+            if self.now() >= at || self.changes.is_closed() {
+                return;
+            }
+            moved.await;
+        }
+    }
+
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Moves a manual clock forward, and tells waiters, whose answers may
     /// have changed (a producer gone inactive, a tombstone expired).
     pub fn advance_clock(&self, by: std::time::Duration) {

@@ -103,9 +103,7 @@ impl State {
             parked.get_or_insert_with(|| Parked::new(&self.parked));
             match wake_at {
                 Some(at) => {
-                    future::or(changed, async {
-                        Timer::at(at.instant()).await;
-                    })
+                    future::or(changed, self.until(at))
                     .await
                 }
                 None => changed.await,

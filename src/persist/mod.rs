@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_io::Timer;
 use smol::future;
 
-use crate::clock::nanos;
+use crate::clock::{nanos, Timestamp};
 use crate::config::duration;
 use crate::logging::{logf, Level};
 use crate::registry::image::{ImageProducer, ImageTombstone, ImageTopic};
@@ -73,7 +73,7 @@ fn unix_nanos_now() -> i64 {
 /// an unreadable one is moved aside, with a warning, and the start is
 /// empty too. Returns when the grace window for the restored producers
 /// ends, if any were restored.
-pub fn restore(state: &State) -> Option<Instant> {
+pub fn restore(state: &State) -> Option<Timestamp> {
     let dir = Path::new(&state.opts.data_path);
     let shown = file::path(dir);
     let shown = shown.display();
@@ -153,7 +153,7 @@ pub fn restore(state: &State) -> Option<Instant> {
         duration::format(ago),
         duration::format(took)
     );
-    (done.producers > 0).then(|| Instant::now() + grace)
+    (done.producers > 0).then(|| state.now().plus(grace))
 }
 
 /// Applies a snapshot to the registry as it is read.
@@ -343,8 +343,8 @@ fn write(state: &State, dir: &Path) -> Duration {
 /// At `until`, ends the grace window of the restored producers: those
 /// whose nsqd did not come back are removed, and so are the restored
 /// registrations of those that came back but did not register them again.
-pub async fn end_grace(state: Arc<State>, until: Instant) {
-    Timer::at(until).await;
+pub async fn end_grace(state: Arc<State>, until: Timestamp) {
+    state.until(until).await;
     let (mut gone, mut dropped) = (0, 0);
     loop {
         let step = state.write().end_grace_step(GRACE_BATCH);

@@ -434,10 +434,10 @@ impl<V> Blocks<V> {
         self.len
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The blocks, their order, their first names and the index agree
     /// with the entries (for the invariant check).
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub(super) fn check(&self) -> Result<(), String> {
         if self.firsts.len() != self.order.len() {
             return Err("one first name per block".into());

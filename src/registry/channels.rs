@@ -84,9 +84,9 @@ impl Channels {
         }
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Every id in use with its count (for the invariant check).
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub(super) fn in_use(&self) -> impl Iterator<Item = (ChanId, u32)> + '_ {
         self.names
             .iter()

@@ -196,9 +196,9 @@ impl Registry {
             .collect()
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The whole image at once (for tests and small registries).
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn image(&self, now: Timestamp) -> Image {
         let (producers, index) = self.image_producers(now);
         let mut topics = Vec::new();
@@ -210,11 +210,11 @@ impl Registry {
         }
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Reads an image back into this (empty) registry, as it stood `ago`
     /// before `now` (see [`Registry::restore_producers`] and the two
     /// after it, which do it a part at a time).
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn restore(&mut self, image: &Image, now: Timestamp, ago: Duration) -> Restored {
         let then = now.minus(ago);
         let ids = self.restore_producers(&image.producers, then);

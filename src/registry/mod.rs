@@ -128,10 +128,10 @@ pub struct Lookup {
     pub producers: Vec<Arc<Producer>>,
 }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 /// One entry of `/nodes`.
 #[derive(Debug, Clone)]
+#[cfg(any(test, feature = "internals"))]
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub struct Node {
     /// The producer.
     pub producer: Arc<Producer>,
@@ -228,9 +228,9 @@ impl Registry {
         })
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// `/topics`: every topic key, sorted.
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn topics(&self) -> Vec<Name> {
         let mut out = Vec::with_capacity(self.counts.topics);
         self.topics_page(None, usize::MAX, |name| out.push(name.clone()));
@@ -329,9 +329,9 @@ impl Registry {
         None
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// `/nodes`: active producers with their topics and tombstones.
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn nodes(&self, now: Timestamp, timeouts: Timeouts) -> Vec<Node> {
         let active = self.active_producers(now, timeouts);
         let mut bucket = vec![usize::MAX; self.producers.slot_count()];

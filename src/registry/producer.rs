@@ -399,16 +399,16 @@ impl Producers {
         self.by_id.len()
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// One past the highest slot ever used.
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub(super) fn slot_count(&self) -> usize {
         self.slots.len()
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Every occupied slot (for the invariant check).
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub(super) fn slots(&self) -> impl Iterator<Item = (Slot, &ProducerEntry)> + '_ {
         self.slots
             .iter()
@@ -418,12 +418,12 @@ impl Producers {
 }
 
 impl Registry {
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// Adds an identified producer (the `client::` registration). A
     /// producer restored from a snapshot with the same broadcast address
     /// and ports is taken over instead (see `super::restore`).
     /// Answers give the address it advertised.
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn identify(&mut self, info: PeerInfo, now: Timestamp) -> Arc<Producer> {
         self.identify_answering(info, now, Some(Answer::Advertised))
     }
@@ -458,9 +458,9 @@ impl Registry {
         producer
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The producer with this id, if it is still connected.
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn producer(&self, id: ProducerId) -> Option<&Arc<Producer>> {
         let slot = self.producers.slot(id)?;
         self.producers.get(slot).map(|e| &e.producer)

@@ -31,15 +31,15 @@ pub(super) struct Restoration {
 }
 
 impl Restoration {
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub(super) fn is_pending(&self, id: ProducerId) -> bool {
         self.pending.contains(&id)
     }
 
-#[cfg(any(test, feature = "internals"))]
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
     /// The restored producers not taken over yet.
+    #[cfg(any(test, feature = "internals"))]
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub(super) fn awaiting(&self) -> impl Iterator<Item = ProducerId> + '_ {
         self.by_node.values().flatten().copied()
     }

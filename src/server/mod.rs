@@ -25,7 +25,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use crate::clock::Timestamp;
 
 use async_net::TcpListener;
 use futures_rustls::TlsAcceptor;
@@ -97,7 +97,7 @@ pub struct Lookupd {
     state: Arc<State>,
     /// When the producers restored from the snapshot stop being answered
     /// without their nsqd, if any were restored.
-    grace_until: Option<Instant>,
+    grace_until: Option<Timestamp>,
     tcp: TcpListener,
     http: TcpListener,
     https: Option<(TcpListener, TlsAcceptor)>,

@@ -558,6 +558,16 @@ pub fn start_logged(f: impl FnOnce(&mut Options)) -> (Handle, Log) {
 }
 
 /// Starts an instance logging at `level` into a [`Log`].
+/// As [`start_logged_at`], on a manual clock (`h.state().advance_clock`).
+pub fn start_logged_manual(level: Level, f: impl FnOnce(&mut Options)) -> (Handle, Log) {
+    let mut o = test_options();
+    f(&mut o);
+    let log = Log::default();
+    let clock = lookupd::instance::clock::Clock::manual();
+    let h = Handle::start_with_clock(o, log.logger(level), clock).expect("start");
+    (h, log)
+}
+
 pub fn start_logged_at(level: Level, f: impl FnOnce(&mut Options)) -> (Handle, Log) {
     let mut o = test_options();
     f(&mut o);
