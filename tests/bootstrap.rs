@@ -84,7 +84,7 @@ fn a_new_instance_answers_at_once_what_a_peer_of_ours_holds() {
         "{:?}",
         log.matching("")
     );
-    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151, 5151]);
+    assert_eq!(lookup_ports(&h, "orders"), [4151, 5151]);
     assert_eq!(
         sorted(&lookup(&h, "orders")["channels"]),
         ["archive", "audit", "billing"]
@@ -98,10 +98,7 @@ fn a_new_instance_answers_at_once_what_a_peer_of_ours_holds() {
         strings(&get(&h, "/channels?topic=ahead").json()["channels"]),
         ["waiting"]
     );
-    assert!(
-        producer_ports(&lookup(&h, "clicks")).is_empty(),
-        "tombstoned"
-    );
+    assert!(lookup_ports(&h, "clicks").is_empty(), "tombstoned");
     assert_eq!(
         metric(&h, "nsqlookupd_bootstrap_restored{kind=\"producers\"}"),
         2.0
@@ -126,7 +123,7 @@ fn a_new_instance_answers_at_once_what_a_peer_of_ours_holds() {
         2
     );
     assert!(
-        producer_ports(&lookup(&h, "clicks")).is_empty(),
+        lookup_ports(&h, "clicks").is_empty(),
         "the tombstone stays with the registration"
     );
     for n in [a2, b2] {
@@ -148,10 +145,10 @@ fn producers_whose_nsqd_do_not_come_back_leave_when_the_grace_window_ends() {
     });
     // Only 4151 comes back.
     let n = Nsqd::registered(&h, 4151, &["orders billing"]);
-    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151, 5151]);
+    assert_eq!(lookup_ports(&h, "orders"), [4151, 5151]);
     h.state().advance_clock(Duration::from_secs(45));
     log.wait_for("grace window over", WAIT);
-    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151]);
+    assert_eq!(lookup_ports(&h, "orders"), [4151]);
     n.disconnect(&h);
     h.stop();
     drop((a, b));
@@ -309,13 +306,13 @@ fn go_1_3_0_s_registry_is_answered_at_once_and_taken_over_without_duplicates() {
     let (a, b) = (port("nsqd_a"), port("nsqd_b"));
     let mut both = vec![a, b];
     both.sort();
-    assert_eq!(producer_ports(&lookup(&h, "orders")), both);
+    assert_eq!(lookup_ports(&h, "orders"), both);
     assert_eq!(
         sorted(&lookup(&h, "orders")["channels"]),
         ["archive", "audit", "billing"]
     );
     // B's registration of payments is tombstoned, as on the Go side.
-    assert!(producer_ports(&lookup(&h, "payments")).is_empty());
+    assert!(lookup_ports(&h, "payments").is_empty());
     let topics = sorted(&get(&h, "/topics").json()["topics"]);
     assert_eq!(topics, ["ahead", "clicks", "orders", "payments"]);
     assert_eq!(
@@ -330,7 +327,7 @@ fn go_1_3_0_s_registry_is_answered_at_once_and_taken_over_without_duplicates() {
     let mut nb = Nsqd::connect(&h);
     nb.identify_as("127.0.0.1", tcp("nsqd_b"), b as u16);
     assert_eq!(nb.command("REGISTER orders billing"), "OK");
-    assert_eq!(producer_ports(&lookup(&h, "orders")), both, "no duplicate");
+    assert_eq!(lookup_ports(&h, "orders"), both, "no duplicate");
     assert_eq!(
         get(&h, "/nodes").json()["producers"]
             .as_array()
@@ -424,8 +421,8 @@ fn several_peers_and_a_snapshot_merge_into_one_registry() {
     }
     let from = vec![p1.http_addr().to_string(), p2.http_addr().to_string()];
     let (h, _log) = booted(&from, move |o| o.data_path = path);
-    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151, 5151]);
-    assert_eq!(producer_ports(&lookup(&h, "clicks")), [5151, 6151]);
+    assert_eq!(lookup_ports(&h, "orders"), [4151, 5151]);
+    assert_eq!(lookup_ports(&h, "clicks"), [5151, 6151]);
     assert_eq!(
         sorted(&get(&h, "/topics").json()["topics"]),
         ["ahead", "clicks", "legacy", "orders"]
@@ -461,7 +458,7 @@ fn a_peer_that_requires_a_token_for_reads_is_sent_one() {
     h.stop();
     let (h, log) = booted(&from, |o| o.bootstrap_token = "s3cret".into());
     assert!(log.matching("BOOTSTRAP: peer").is_empty());
-    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151]);
+    assert_eq!(lookup_ports(&h, "orders"), [4151]);
     h.stop();
 }
 
@@ -521,7 +518,7 @@ fn https_peers_are_verified_against_the_ca_file() {
         "{:?}",
         log.matching("")
     );
-    assert_eq!(producer_ports(&lookup(&h, "orders")), [4151]);
+    assert_eq!(lookup_ports(&h, "orders"), [4151]);
     h.stop();
     // Against the system's CAs the certificate is nobody's.
     let (h, log) = booted(&from, |_| {});

@@ -169,20 +169,34 @@ pub unsafe extern "C" fn lookupd_start(
     })
 }
 
+/// The shape of every port export: the handle is checked, then the
+/// out-parameter, then `which` port is written to it.
+///
+/// # Safety
+/// `h` must be NULL or a live handle; `out_port` NULL or writable.
+unsafe fn port(
+    h: *const lookupd,
+    out_port: *mut u16,
+    which: impl FnOnce(&Handle) -> u16,
+) -> lookupd_result {
+    boundary(|| {
+        // SAFETY: forwarded caller promise.
+        let l = unsafe { instance(h) }?;
+        // SAFETY: as_mut handles NULL; otherwise the caller promises it is writable.
+        let out = unsafe { out_port.as_mut() }.ok_or_else(|| Failure::null("out_port"))?;
+        *out = which(&l.handle);
+        Ok(())
+    })
+}
+
 /// Writes the bound TCP port (the one nsqd connects to) to `*out_port`.
 ///
 /// # Safety
 /// `h` must be NULL or a live handle; `out_port` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn lookupd_tcp_port(h: *const lookupd, out_port: *mut u16) -> lookupd_result {
-    boundary(|| {
-        // SAFETY: forwarded caller promise.
-        let l = unsafe { instance(h) }?;
-        // SAFETY: as_mut handles NULL; otherwise the caller promises it is writable.
-        let out = unsafe { out_port.as_mut() }.ok_or_else(|| Failure::null("out_port"))?;
-        *out = l.handle.tcp_addr().port();
-        Ok(())
-    })
+    // SAFETY: forwarded caller promises.
+    unsafe { port(h, out_port, |handle| handle.tcp_addr().port()) }
 }
 
 /// Writes the bound HTTP port to `*out_port`.
@@ -194,14 +208,8 @@ pub unsafe extern "C" fn lookupd_http_port(
     h: *const lookupd,
     out_port: *mut u16,
 ) -> lookupd_result {
-    boundary(|| {
-        // SAFETY: forwarded caller promise.
-        let l = unsafe { instance(h) }?;
-        // SAFETY: as_mut handles NULL; otherwise the caller promises it is writable.
-        let out = unsafe { out_port.as_mut() }.ok_or_else(|| Failure::null("out_port"))?;
-        *out = l.handle.http_addr().port();
-        Ok(())
-    })
+    // SAFETY: forwarded caller promises.
+    unsafe { port(h, out_port, |handle| handle.http_addr().port()) }
 }
 
 /// Writes the bound HTTPS port to `*out_port`: 0 when HTTPS is not served
@@ -214,14 +222,12 @@ pub unsafe extern "C" fn lookupd_https_port(
     h: *const lookupd,
     out_port: *mut u16,
 ) -> lookupd_result {
-    boundary(|| {
-        // SAFETY: forwarded caller promise.
-        let l = unsafe { instance(h) }?;
-        // SAFETY: as_mut handles NULL; otherwise the caller promises it is writable.
-        let out = unsafe { out_port.as_mut() }.ok_or_else(|| Failure::null("out_port"))?;
-        *out = l.handle.https_addr().map_or(0, |a| a.port());
-        Ok(())
-    })
+    // SAFETY: forwarded caller promises.
+    unsafe {
+        port(h, out_port, |handle| {
+            handle.https_addr().map_or(0, |a| a.port())
+        })
+    }
 }
 
 /// The answer of `GET /lookup?topic=<topic>`: on success `*out_json`
