@@ -49,6 +49,9 @@ use view::{Answers, ChannelsAnswer, NodesAnswer, ReachAnswer, TopicsAnswer};
 const MAX_LIST: usize = 256 * 1024 * 1024;
 /// The largest `/debug` read; beyond it, `/nodes` stands in for it.
 const MAX_DEBUG: usize = 64 * 1024 * 1024;
+/// The fewest bytes one producer under one key takes in `/debug` (Go's
+/// entries are about 220 bytes, ours about 260).
+const DEBUG_ENTRY: usize = 200;
 /// The largest `/channels` or `/reachability` read.
 const MAX_SMALL: usize = 16 * 1024 * 1024;
 /// Connections per peer reading `/channels`.
@@ -254,14 +257,21 @@ fn read_peer(peer: &Peer, settings: &Settings) -> PeerRead {
     let mut conn = Conn::open(peer, settings)?;
     let topics: TopicsAnswer = get_json(&mut conn, peer, settings, "/topics", MAX_LIST)?;
     let nodes: NodesAnswer = get_json(&mut conn, peer, settings, "/nodes", MAX_LIST)?;
-    let debug = match get_json(&mut conn, peer, settings, "/debug", MAX_DEBUG) {
-        Ok(d) => Some(d),
-        Err(Failure::TooLarge(_)) => {
-            // The rest of that body is still coming: a new connection.
-            conn = Conn::open(peer, settings)?;
-            None
+    // The peer renders `/debug` whole before sending it (Go's and ours):
+    // when `/nodes` shows it would be over the bound, it is not asked for.
+    let listed: usize = nodes.producers.iter().map(|p| 1 + p.topics()).sum();
+    let debug = if listed.saturating_mul(DEBUG_ENTRY) > MAX_DEBUG {
+        None
+    } else {
+        match get_json(&mut conn, peer, settings, "/debug", MAX_DEBUG) {
+            Ok(d) => Some(d),
+            Err(Failure::TooLarge(_)) => {
+                // The rest of that body is still coming: a new connection.
+                conn = Conn::open(peer, settings)?;
+                None
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
     };
     // Ours only: a 404 from Go.
     let advertised = match get_json::<ReachAnswer>(&mut conn, peer, settings, "/reachability", MAX_LIST) {
