@@ -397,6 +397,46 @@ fn unreachable_slow_garbage_and_oversized_peers_are_named_and_the_start_goes_on(
 }
 
 #[test]
+fn a_peer_cut_short_by_the_deadline_gives_what_it_gave() {
+    // It answers /topics, then never answers again.
+    let peer = FakePeer::with(|mut s| {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while find(&buf, b"\r\n\r\n").is_none() {
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = br#"{"topics":["orders","ahead"]}"#;
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+        let _ = s.write_all(head.as_bytes());
+        let _ = s.write_all(body);
+        // Reads what comes, answers nothing, until the client gives up.
+        while matches!(s.read(&mut chunk), Ok(n) if n > 0) {}
+    });
+    let (h, log) = start_logged({
+        let from = vec![peer.addr.clone()];
+        move |o| {
+            o.bootstrap_from = from;
+            o.bootstrap_timeout = Duration::from_millis(500);
+        }
+    });
+    let line = log.wait_for("BOOTSTRAP: read peer", WAIT);
+    assert!(
+        line.contains("the channels of 2 topics were not read"),
+        "{line}"
+    );
+    assert_eq!(
+        sorted(&get(&h, "/topics").json()["topics"]),
+        ["ahead", "orders"]
+    );
+    assert_eq!(metric(&h, "nsqlookupd_bootstrap_channels_unread"), 2.0);
+    assert_eq!(metric(&h, "nsqlookupd_bootstrap_peers_failed"), 0.0);
+    h.stop();
+}
+
+#[test]
 fn several_peers_and_a_snapshot_merge_into_one_registry() {
     // Peer 1: nsqd 4151 and 5151; peer 2: nsqd 5151 (the same nsqd,
     // registered with both, as every nsqd is) and 6151.

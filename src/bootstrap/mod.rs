@@ -147,6 +147,8 @@ pub fn bootstrap(state: &State, token: &str) -> Option<Timestamp> {
             .collect()
     });
     let outcome = restore(state, read, started);
+    // The answers read were large and are gone: their memory goes back.
+    crate::os::trim_heap();
     record(state, &outcome);
     logf!(
         state.log,
@@ -255,44 +257,57 @@ fn restore(
 /// unread at the deadline.
 fn read_peer(peer: &Peer, settings: &Settings) -> PeerRead {
     let mut conn = Conn::open(peer, settings)?;
+    // Everything else is read against the topics: without them, nothing.
     let topics: TopicsAnswer = get_json(&mut conn, peer, settings, "/topics", MAX_LIST)?;
-    let nodes: NodesAnswer = get_json(&mut conn, peer, settings, "/nodes", MAX_LIST)?;
-    // The peer renders `/debug` whole before sending it (Go's and ours):
-    // when `/nodes` shows it would be over the bound, it is not asked for.
-    let listed: usize = nodes.producers.iter().map(|p| 1 + p.topics()).sum();
-    let debug = if listed.saturating_mul(DEBUG_ENTRY) > MAX_DEBUG {
-        None
-    } else {
-        match get_json(&mut conn, peer, settings, "/debug", MAX_DEBUG) {
-            Ok(d) => Some(d),
-            Err(Failure::TooLarge(_)) => {
-                // The rest of that body is still coming: a new connection.
-                conn = Conn::open(peer, settings)?;
-                None
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    // Ours only: a 404 from Go.
-    let advertised = match get_json::<ReachAnswer>(&mut conn, peer, settings, "/reachability", MAX_LIST) {
-        Ok(r) => r
-            .producers
-            .into_iter()
-            .map(|p| (p.remote_address, (p.broadcast_address, p.answered_address)))
-            .collect(),
-        Err(Failure::Timeout) => return Err(Failure::Timeout),
-        Err(_) => HashMap::new(),
-    };
     let mut answers = Answers {
         topics: topics.topics,
-        nodes: nodes.producers,
-        debug,
-        advertised,
-        channels: HashMap::new(),
+        ..Answers::default()
     };
+    match get_json::<NodesAnswer>(&mut conn, peer, settings, "/nodes", MAX_LIST) {
+        Ok(n) => answers.nodes = n.producers,
+        Err(Failure::Timeout) => return cut_short(answers),
+        Err(e) => return Err(e),
+    }
+    // The peer renders `/debug` whole before sending it (Go's and ours):
+    // when `/nodes` shows it would be over the bound, it is not asked for.
+    let listed: usize = answers.nodes.iter().map(|p| 1 + p.topics()).sum();
+    if listed.saturating_mul(DEBUG_ENTRY) <= MAX_DEBUG {
+        match get_json(&mut conn, peer, settings, "/debug", MAX_DEBUG) {
+            Ok(d) => answers.debug = Some(d),
+            Err(Failure::TooLarge(_)) => {
+                // The rest of that body is still coming: a new connection.
+                match Conn::open(peer, settings) {
+                    Ok(c) => conn = c,
+                    Err(_) => return cut_short(answers),
+                }
+            }
+            Err(Failure::Timeout) => return cut_short(answers),
+            Err(e) => return Err(e),
+        }
+    }
+    // Ours only: a 404 from Go.
+    match get_json::<ReachAnswer>(&mut conn, peer, settings, "/reachability", MAX_LIST) {
+        Ok(r) => {
+            answers.advertised = r
+                .producers
+                .into_iter()
+                .map(|p| (p.remote_address, (p.broadcast_address, p.answered_address)))
+                .collect()
+        }
+        Err(Failure::Timeout) => return cut_short(answers),
+        Err(_) => {}
+    }
+    drop(conn);
     let wanted = channel_order(&answers);
     let (channels, unread) = read_channels(peer, settings, &wanted);
     answers.channels = channels;
+    Ok((answers, unread))
+}
+
+/// What a peer gave when the deadline came before its channels were
+/// read: what was read so far, every topic's channels unread.
+fn cut_short(answers: Answers) -> PeerRead {
+    let unread = channel_order(&answers).len();
     Ok((answers, unread))
 }
 
