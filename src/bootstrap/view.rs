@@ -215,11 +215,6 @@ impl DebugProducer {
 }
 
 impl NodeProducer {
-    /// How many topics it holds.
-    pub(crate) fn topics(&self) -> usize {
-        self.topics.len()
-    }
-
     fn info(&self) -> PeerInfo {
         PeerInfo {
             remote_address: self.remote_address.clone(),
