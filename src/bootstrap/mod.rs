@@ -230,10 +230,10 @@ fn restore(
         } else {
             String::new()
         };
-        let debug = if answers.debug.is_some() {
-            ""
-        } else {
-            " (/debug too large: producers and tombstones from /nodes)"
+        let debug = match (&answers.debug, answers.nodes.is_empty()) {
+            (Some(_), _) => "",
+            (None, false) => " (/debug too large: producers and tombstones from /nodes)",
+            (None, true) => " (neither /debug nor /nodes in time: topics only)",
         };
         logf!(
             state.log,
