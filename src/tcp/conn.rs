@@ -35,6 +35,7 @@ pub(crate) async fn serve(state: Arc<State>, stream: Stream, remote: SocketAddr)
         peer,
         remote,
         heard: Instant::now(),
+        silence: None,
         input: Vec::new(),
         pos: 0,
         line: Vec::new(),
@@ -120,6 +121,8 @@ struct Conn {
     remote: String,
     /// When its last bytes arrived.
     heard: Instant,
+    /// The timer bounding its silence, and the limit it was set for.
+    silence: Option<(Duration, Timer)>,
     /// Bytes read; those before `pos` are consumed.
     input: Vec<u8>,
     pos: usize,
@@ -463,17 +466,16 @@ impl Conn {
     /// within `limit` (a peer that reads nothing cannot hold the
     /// connection by leaving replies unsent).
     async fn read_more(&mut self, limit: Option<Duration>) -> Result<(), ReadError> {
-        let deadline = limit.map(|d| Instant::now() + d);
-        let within = |deadline: Option<Instant>| async move {
-            match deadline {
-                Some(at) => {
-                    Timer::at(at).await;
+        // The write is bounded too; its timer is made only when the write
+        // has to wait (a peer that reads nothing), so the usual path
+        // touches no timer.
+        let flushed = future::or(async { Some(self.flush().await) }, async {
+            match limit {
+                Some(d) => {
+                    Timer::after(d).await;
                 }
                 None => future::pending::<()>().await,
             }
-        };
-        let flushed = future::or(async { Some(self.flush().await) }, async {
-            within(deadline).await;
             None
         })
         .await;
@@ -490,16 +492,7 @@ impl Conn {
             // Idle connections hold no buffer.
             self.input = Vec::new();
         }
-        let ready = future::or(async { Some(self.stream.readable().await) }, async {
-            within(deadline).await;
-            None
-        })
-        .await;
-        match ready {
-            None => return Err(ReadError::TimedOut),
-            Some(Err(e)) => return Err(ReadError::Io(e)),
-            Some(Ok(())) => {}
-        }
+        self.wait_readable(limit).await?;
         let len = self.input.len();
         self.input.resize(len + READ_CHUNK, 0);
         let read = (&*self.stream).read(&mut self.input[len..]).await;
@@ -516,6 +509,35 @@ impl Conn {
             Err(e) => {
                 self.input.truncate(len);
                 Err(ReadError::Io(e))
+            }
+        }
+    }
+
+    /// Waits for input, at most `limit` after the last bytes heard. One
+    /// timer serves the connection's whole life: armed once, and moved on
+    /// only when it fires early (bytes came since), so a read costs no
+    /// timer of its own (a PING round trip would otherwise register and
+    /// remove one in the reactor).
+    async fn wait_readable(&mut self, limit: Option<Duration>) -> Result<(), ReadError> {
+        let Some(limit) = limit else {
+            return self.stream.readable().await.map_err(ReadError::Io);
+        };
+        loop {
+            let due = self.heard + limit;
+            let timer = match &mut self.silence {
+                Some((armed, timer)) if *armed == limit => timer,
+                slot => &mut slot.insert((limit, Timer::at(due))).1,
+            };
+            let ready = future::or(async { Some(self.stream.readable().await) }, async {
+                (&mut *timer).await;
+                None
+            })
+            .await;
+            match ready {
+                Some(r) => return r.map_err(ReadError::Io),
+                // Fired: silent for `limit`, or heard from since it was set.
+                None if Instant::now() >= due => return Err(ReadError::TimedOut),
+                None => timer.set_at(due),
             }
         }
     }
