@@ -26,17 +26,6 @@ fn lookup(h: &Handle, topic: &str) -> serde_json::Value {
     r.json()
 }
 
-fn producer_ports(v: &serde_json::Value) -> Vec<u64> {
-    let mut ports: Vec<u64> = v["producers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["http_port"].as_u64().unwrap())
-        .collect();
-    ports.sort();
-    ports
-}
-
 fn sorted(v: &serde_json::Value) -> Vec<String> {
     let mut s = strings(v);
     s.sort();

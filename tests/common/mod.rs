@@ -308,7 +308,12 @@ pub fn post(h: &Handle, path: &str) -> Response {
 pub fn lookup_ports(h: &Handle, topic: &str) -> Vec<u64> {
     let r = get(h, &format!("/lookup?topic={topic}"));
     assert_eq!(r.status, 200, "{}", r.body_str());
-    let mut ports: Vec<u64> = r.json()["producers"]
+    producer_ports(&r.json())
+}
+
+/// The `http_port`s of an answer's producers, sorted.
+pub fn producer_ports(answer: &serde_json::Value) -> Vec<u64> {
+    let mut ports: Vec<u64> = answer["producers"]
         .as_array()
         .unwrap()
         .iter()
